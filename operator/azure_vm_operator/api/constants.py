@@ -1,0 +1,27 @@
+"""Names shared by the CRDs, the controllers and the tags written to Azure."""
+
+from __future__ import annotations
+
+GROUP = "compute.azvm.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+VM_KIND = "VirtualMachine"
+VM_PLURAL = "virtualmachines"
+
+#: The finalizer that keeps a custom resource until its Azure resources are gone.
+FINALIZER = f"{GROUP}/finalizer"
+
+#: Tag on every Azure resource the operator creates: which cluster/namespace/name owns it.
+OWNER_TAG = "azvm-owner"
+#: Tag on shared Azure resources (resource groups, virtual networks) the operator created.
+CREATED_BY_TAG = "azvm-created-by"
+CREATED_BY_VALUE = "azure-vm-operator"
+
+#: Annotation that forces an immediate re-observation of the Azure state (any new value).
+RECONCILE_REQUESTED_ANNOTATION = f"{GROUP}/reconcile-requested-at"
+
+
+def owner_tag_value(cluster_id: str, namespace: str, name: str) -> str:
+    """The ownership tag value: unique per cluster, namespace and resource name."""
+    return f"{cluster_id}/{namespace}/{name}"

@@ -1,0 +1,85 @@
+"""Command line: `azure-vm-operator run | emulator | demo`. Thin: parse flags, build config, start things."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from .config import OperatorConfig
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kopf
+
+    from .runner import run_operator
+
+    kopf.configure(verbose=args.verbose, debug=args.debug)
+    config = OperatorConfig.from_env(
+        kubeconfig=args.kubeconfig,
+        namespace=args.namespace,
+        cluster_id=args.cluster_id,
+        azure_endpoint=args.azure_endpoint,
+        azure_ca=args.azure_ca,
+        azure_authority_host=args.azure_authority_host,
+        subscription_id=args.subscription_id,
+        resync_interval=args.resync_interval,
+        metrics_port=args.metrics_port,
+    )
+    try:
+        asyncio.run(run_operator(config))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _emulator(args: argparse.Namespace, rest: list[str]) -> int:
+    from .emulator.cli import main as emulator_main
+
+    return emulator_main(rest)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(example=args.example, latency_scale=args.latency_scale, keep=args.keep)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="azure-vm-operator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator against the current kubeconfig (or in-cluster)")
+    run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)")
+    run.add_argument("--namespace", help="watch only this namespace (default: all namespaces)")
+    run.add_argument("--cluster-id", help="identifies this cluster in Azure ownership tags [AZVM_CLUSTER_ID]")
+    run.add_argument("--azure-endpoint", help="ARM endpoint [AZURE_ENDPOINT] (default: public Azure)")
+    run.add_argument("--azure-ca", help="CA bundle to trust for ARM and the authority [AZURE_CA]")
+    run.add_argument("--azure-authority-host", help="Entra ID authority [AZURE_AUTHORITY_HOST]")
+    run.add_argument("--subscription-id", help="default subscription [AZURE_SUBSCRIPTION_ID]")
+    run.add_argument("--resync-interval", type=float, help="seconds between drift checks [AZVM_RESYNC_INTERVAL]")
+    run.add_argument("--metrics-port", type=int, help="Prometheus metrics port [AZVM_METRICS_PORT] (default 8080)")
+    run.add_argument("--verbose", "-v", action="store_true")
+    run.add_argument("--debug", action="store_true")
+
+    sub.add_parser("emulator", help="run the Azure Resource Manager emulator standalone (see --help)", add_help=False)
+
+    demo = sub.add_parser("demo", help="embedded emulator + Kubernetes API + operator: one VM from apply to delete")
+    demo.add_argument("--example", default=None, help="manifest to apply (default: examples/virtualmachine.yaml)")
+    demo.add_argument("--latency-scale", type=float, default=0.1,
+                      help="emulated Azure latency, as a fraction of real Azure's (default 0.1)")
+    demo.add_argument("--keep", action="store_true", help="do not delete the VM at the end")
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "emulator":
+        return _emulator(argparse.Namespace(), argv[1:])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "run":
+        return _run(args)
+    return _demo(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""One typed settings object for the operator, built from flags and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any, Mapping
+
+PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    # Kubernetes
+    kubeconfig: str | None = None  #: a kubeconfig path; None = in-cluster, then $KUBECONFIG, then ~/.kube/config
+    namespace: str | None = None  #: watch one namespace; None = cluster-wide
+    cluster_id: str = "default"  #: written into ownership tags: two clusters never fight over one VM
+    # Azure
+    azure_endpoint: str = PUBLIC_ARM_ENDPOINT
+    azure_audience: str = PUBLIC_ARM_ENDPOINT  #: the token scope is "<audience>/.default"
+    azure_ca: str | None = None  #: a CA bundle (PEM) to trust for ARM and the authority
+    azure_authority_host: str | None = None  #: AZURE_AUTHORITY_HOST, for sovereign clouds and the emulator
+    azure_disable_instance_discovery: bool = False
+    subscription_id: str | None = None  #: default for resources without spec.subscriptionId
+    lro_polling_interval: float | None = None  #: None = the SDK's default (ARM's Retry-After wins anyway)
+    # Reconciliation
+    resync_interval: float = 300.0  #: seconds between observations of each resource (drift detection)
+    backoff_base: float = 2.0  #: first retry delay after a transient error, doubled per retry
+    backoff_max: float = 300.0
+    # Observability
+    metrics_port: int | None = 8080  #: None = no metrics endpoint
+    metrics_host: str = "0.0.0.0"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "OperatorConfig":
+        """Defaults, then AZURE_* / AZVM_* environment variables, then explicit overrides (flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, var in ENV_VARS.items():
+            if env.get(var):
+                values[name] = env[var]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls()._coerced(values)
+
+    def _coerced(self, values: Mapping[str, Any]) -> "OperatorConfig":
+        types = {f.name: f.type for f in fields(self)}
+        coerced: dict[str, Any] = {}
+        for name, value in values.items():
+            kind = str(types[name])
+            if isinstance(value, str) and "bool" in kind:
+                coerced[name] = value.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(value, str) and "float" in kind:
+                coerced[name] = float(value)
+            elif isinstance(value, str) and "int" in kind:
+                coerced[name] = int(value)
+            else:
+                coerced[name] = value
+        return replace(self, **coerced)
+
+
+#: Environment variables read by OperatorConfig.from_env (the AZURE_* ones are azure-identity's own names).
+ENV_VARS = {
+    "kubeconfig": "AZVM_KUBECONFIG",
+    "namespace": "AZVM_NAMESPACE",
+    "cluster_id": "AZVM_CLUSTER_ID",
+    "azure_endpoint": "AZURE_ENDPOINT",
+    "azure_audience": "AZURE_AUDIENCE",
+    "azure_ca": "AZURE_CA",
+    "azure_authority_host": "AZURE_AUTHORITY_HOST",
+    "azure_disable_instance_discovery": "AZURE_DISABLE_INSTANCE_DISCOVERY",
+    "subscription_id": "AZURE_SUBSCRIPTION_ID",
+    "lro_polling_interval": "AZVM_LRO_POLLING_INTERVAL",
+    "resync_interval": "AZVM_RESYNC_INTERVAL",
+    "backoff_base": "AZVM_BACKOFF_BASE",
+    "backoff_max": "AZVM_BACKOFF_MAX",
+    "metrics_port": "AZVM_METRICS_PORT",
+}

@@ -1,0 +1,75 @@
+"""Kubernetes plumbing: one way to load the cluster connection, shared by Kopf and our own API calls."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Mapping
+
+import kopf
+import kubernetes.client
+import kubernetes.config
+
+from .api.constants import GROUP, VERSION
+
+
+def load_configuration(kubeconfig: str | None) -> kubernetes.client.Configuration:
+    """In-cluster service account when running in a pod, else the kubeconfig (explicit path, $KUBECONFIG read now,
+    or ~/.kube/config). Reading $KUBECONFIG at call time matters: the client library reads it only at import."""
+    configuration = kubernetes.client.Configuration()
+    if kubeconfig is None:
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+            return configuration
+        except kubernetes.config.ConfigException:
+            kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    return configuration
+
+
+def connection_info(configuration: kubernetes.client.Configuration) -> kopf.ConnectionInfo:
+    """Kopf's view of the same connection (what kopf.login_via_client does, for an explicit configuration)."""
+    header = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
+        "authorization"
+    )
+    parts = header.split(" ", 1) if header else []
+    scheme, token = (None, None) if not parts else (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme,
+        token=token,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+    )
+
+
+class KubeClient:
+    """The few API calls the controllers make themselves (Kopf does watching, finalizers and events)."""
+
+    def __init__(self, configuration: kubernetes.client.Configuration) -> None:
+        self._api_client = kubernetes.client.ApiClient(configuration)
+        self._custom = kubernetes.client.CustomObjectsApi(self._api_client)
+        self._core = kubernetes.client.CoreV1Api(self._api_client)
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch .status through the status subresource (a real API server ignores status elsewhere).
+        A resource deleted meanwhile is not an error."""
+        try:
+            await asyncio.to_thread(
+                self._custom.patch_namespaced_custom_object_status,
+                GROUP, VERSION, namespace, plural, name, {"status": dict(status)},
+            )
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def read_secret(self, namespace: str, name: str) -> Mapping[str, str]:
+        secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+        return dict(secret.data or {})
+
+    def close(self) -> None:
+        self._api_client.close()
