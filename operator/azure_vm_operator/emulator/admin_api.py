@@ -1,0 +1,128 @@
+"""The ``/_admin/`` HTTP API (no authentication): faults, request log, simulated events, config, state dump."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .errors import ArmError
+from .faults import FaultRule
+
+if TYPE_CHECKING:
+    from .app import Emulator
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
+
+
+def _bad_request(message: str) -> web.Response:
+    return _json({"error": {"code": "BadRequest", "message": message}}, 400)
+
+
+async def _read_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+class AdminApi:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    def register(self, app: web.Application) -> None:
+        router = app.router
+        router.add_get("/_admin/health", self.health)
+        router.add_post("/_admin/faults", self.add_fault)
+        router.add_get("/_admin/faults", self.list_faults)
+        router.add_delete("/_admin/faults", self.clear_faults)
+        router.add_delete("/_admin/faults/{fault_id}", self.remove_fault)
+        router.add_get("/_admin/requests", self.list_requests)
+        router.add_delete("/_admin/requests", self.clear_requests)
+        router.add_post("/_admin/vms/evict", self.evict_vm)
+        router.add_get("/_admin/resources", self.list_resources)
+        router.add_get("/_admin/config", self.get_config)
+        router.add_put("/_admin/config", self.put_config)
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok"})
+
+    async def add_fault(self, request: web.Request) -> web.Response:
+        try:
+            rule = FaultRule.from_request(await _read_object(request))
+        except (ValueError, TypeError) as exc:
+            return _bad_request(str(exc))
+        self.emulator.faults.add(rule)
+        return _json({"id": rule.id}, 201)
+
+    async def list_faults(self, request: web.Request) -> web.Response:
+        return _json({"faults": [rule.to_json() for rule in self.emulator.faults.list()]})
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.emulator.faults.clear()
+        return web.Response(status=204)
+
+    async def remove_fault(self, request: web.Request) -> web.Response:
+        found = self.emulator.faults.remove(request.match_info["fault_id"])
+        return web.Response(status=204 if found else 404)
+
+    async def list_requests(self, request: web.Request) -> web.Response:
+        return _json({"requests": [entry.to_json() for entry in self.emulator.request_log.entries()]})
+
+    async def clear_requests(self, request: web.Request) -> web.Response:
+        self.emulator.request_log.clear()
+        return web.Response(status=204)
+
+    async def evict_vm(self, request: web.Request) -> web.Response:
+        try:
+            body = await _read_object(request)
+        except ValueError as exc:
+            return _bad_request(str(exc))
+        vm_id = body.get("id")
+        if not isinstance(vm_id, str):
+            return _bad_request("'id' (a virtual machine resource id) is required")
+        self.emulator.settle()
+        try:
+            outcome = self.emulator.compute.evict(vm_id)
+        except ArmError as exc:
+            self.emulator.store.rollback()
+            return _json(exc.body(), exc.status)
+        await self.emulator.store.flush()
+        return _json({"id": vm_id, "result": outcome})
+
+    async def list_resources(self, request: web.Request) -> web.Response:
+        self.emulator.settle()
+        await self.emulator.store.flush()
+        store = self.emulator.store
+        resources = []
+        for resource in store.under("/subscriptions"):
+            entry: dict[str, Any] = {
+                "id": resource.id,
+                "type": resource.type,
+                "provisioningState": resource.properties.get("provisioningState"),
+            }
+            if "power" in resource.private:
+                entry["powerState"] = resource.private["power"]
+            resources.append(entry)
+        return _json({"resources": resources})
+
+    async def get_config(self, request: web.Request) -> web.Response:
+        return _json({"latency_scale": self.emulator.latency_scale, "throttling": self.emulator.throttling})
+
+    async def put_config(self, request: web.Request) -> web.Response:
+        try:
+            body = await _read_object(request)
+            if "latency_scale" in body:
+                scale = float(body["latency_scale"])
+                if scale < 0:
+                    raise ValueError("latency_scale must be >= 0")
+                self.emulator.latency_scale = scale
+        except (ValueError, TypeError) as exc:
+            return _bad_request(str(exc))
+        return await self.get_config(request)
