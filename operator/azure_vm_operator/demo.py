@@ -57,6 +57,7 @@ def _wait_ready(custom: Any, namespace: str, name: str) -> dict[str, Any]:
             if ready.get("status") == "True" or _condition(obj, "Stalled").get("status") == "True":
                 break
             time.sleep(0.2)
+    console.print()
     return obj
 
 
@@ -98,7 +99,7 @@ def run_demo(example: Path, latency_scale: float, keep: bool) -> int:
     with console.status("starting the Azure emulator, the Kubernetes API and the operator"):
         env = temporary_environment(latency_scale=latency_scale)
     try:
-        env.start_operator(resync_interval=30.0, lro_polling_interval=0.2)
+        env.start_operator(resync_interval=30.0, lro_polling_interval=0.2, cluster_id="demo")
         console.print(f"[bold]Azure emulator[/] {env.emulator.url}  [bold]Kubernetes API[/] {env.kubeapi.url}  "
                       f"(latency {latency_scale:g} x real Azure)")
         custom = kubernetes.client.CustomObjectsApi(env.kube_api_client())
@@ -160,6 +161,7 @@ def run_demo(example: Path, latency_scale: float, keep: bool) -> int:
 def main(example: str | None = None, latency_scale: float = 0.1, keep: bool = False) -> int:
     # The demo shows its own progress; the operator's own log goes to stderr at WARNING and above.
     logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("kopf._core.reactor.running").setLevel(logging.ERROR)  # "OS signals are ignored" (thread)
     path = Path(example) if example else Path(__file__).resolve().parents[2] / "examples" / "virtualmachine.yaml"
     if not path.exists():
         console.print(f"[red]{path} not found[/]")

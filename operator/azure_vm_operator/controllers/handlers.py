@@ -63,6 +63,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    # Let reconciliations in flight finish (and keep new ones out) before the clients they use are closed.
+    locks = list(memo.get("locks", {}).values())
+    try:
+        await asyncio.wait_for(asyncio.gather(*(lock.acquire() for lock in locks)), timeout=30)
+    except asyncio.TimeoutError:
+        logger.warning("closing Azure clients while reconciliations are still running")
     if "azure" in memo:
         await memo["azure"].close()
     if "kube" in memo:

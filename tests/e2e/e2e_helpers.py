@@ -1,0 +1,90 @@
+"""Helpers of the end-to-end tests: waiting on conditions, manifests, kubectl-like calls."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Callable, TypeVar
+
+import kubernetes.client
+
+from azure_vm_operator.api.constants import GROUP, VERSION, VM_PLURAL
+
+T = TypeVar("T")
+
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVxUo3ZP3wv0vY3W4nKJt2f5Q0mPp0m2v7O1l8h4aDm test@example"
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30, interval: float = 0.1, what: str = "condition") -> T:
+    """Poll until predicate() returns something truthy; fail with the last value after the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def vm_manifest(name: str, namespace: str = "default", **spec_changes: Any) -> dict[str, Any]:
+    spec = {
+        "location": "westeurope",
+        "resourceGroup": "e2e-rg",
+        "size": "Standard_B2s",
+        "image": {"marketplace": {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
+                                  "sku": "22_04-lts-gen2"}},
+        "adminUsername": "azureuser",
+        "sshPublicKeys": [SSH_KEY],
+        "tags": {"team": "platform"},
+    }
+    spec.update(copy.deepcopy(spec_changes))
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "VirtualMachine",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+class Cluster:
+    """What a user holds: kubectl-like calls through the kubernetes client."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.custom = kubernetes.client.CustomObjectsApi(api_client)
+        self.core = kubernetes.client.CoreV1Api(api_client)
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        meta = manifest["metadata"]
+        return self.custom.create_namespaced_custom_object(GROUP, VERSION, meta.get("namespace", "default"),
+                                                           VM_PLURAL, manifest)
+
+    def get(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
+        try:
+            return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, VM_PLURAL, name)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def patch_spec(self, name: str, spec: dict[str, Any], namespace: str = "default") -> dict[str, Any]:
+        return self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, VM_PLURAL, name, {"spec": spec})
+
+    def annotate(self, name: str, annotations: dict[str, str], namespace: str = "default") -> None:
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, VM_PLURAL, name,
+                                                   {"metadata": {"annotations": annotations}})
+
+    def delete(self, name: str, namespace: str = "default") -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, VM_PLURAL, name)
+
+    def condition(self, name: str, type_: str, namespace: str = "default") -> dict[str, Any]:
+        obj = self.get(name, namespace) or {}
+        for c in (obj.get("status") or {}).get("conditions") or []:
+            if c["type"] == type_:
+                return c
+        return {}
+
+    def wait_condition(self, name: str, type_: str, status: str = "True", timeout: float = 30,
+                       namespace: str = "default") -> dict[str, Any]:
+        return wait_for(lambda: (c := self.condition(name, type_, namespace)).get("status") == status and c,
+                        timeout, what=f"{type_}={status} on {namespace}/{name}")
+
+    def events(self, name: str, namespace: str = "default") -> list[Any]:
+        return [e for e in self.core.list_namespaced_event(namespace).items
+                if e.involved_object and e.involved_object.name == name]

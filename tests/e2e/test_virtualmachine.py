@@ -1,0 +1,128 @@
+"""A VirtualMachine from kubectl apply to a running Azure VM and back, against the emulator and the Kubernetes API."""
+
+from __future__ import annotations
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+
+from azure_vm_operator.api.constants import OWNER_TAG
+
+from e2e_helpers import vm_manifest, wait_for
+
+VM_PATH = "/resourceGroups/e2e-rg/providers/Microsoft.Compute/virtualMachines/"
+
+
+def vm_writes(env, name):
+    """ARM write requests (PUT/PATCH/POST) the operator sent for one VM, from the emulator's request log."""
+    return [r for r in env.arm_requests()
+            if r["method"] in ("PUT", "PATCH", "POST") and r["path"].lower().endswith((VM_PATH + name).lower())]
+
+
+def test_create_reaches_ready_with_azure_state_in_status(env, operator, cluster, compute, network):
+    cluster.apply(vm_manifest("web-1", network={"publicIP": True}))
+    cluster.wait_condition("web-1", "Ready", timeout=30)
+
+    vm = compute.virtual_machines.get("e2e-rg", "web-1", expand="instanceView").as_dict()
+    props = vm["properties"]
+    assert props["hardwareProfile"]["vmSize"] == "Standard_B2s"
+    assert props["storageProfile"]["imageReference"]["sku"] == "22_04-lts-gen2"
+    assert vm["tags"][OWNER_TAG] == "test-cluster/default/web-1"
+    assert vm["tags"]["team"] == "platform"
+    assert "PowerState/running" in [s["code"] for s in props["instanceView"]["statuses"]]
+
+    status = cluster.get("web-1")["status"]
+    nic = network.network_interfaces.get("e2e-rg", "web-1-nic").as_dict()
+    pip = network.public_ip_addresses.get("e2e-rg", "web-1-pip").as_dict()
+    assert status["azureResourceId"].lower() == vm["id"].lower()
+    assert status["vmId"] == props["vmId"]
+    assert status["provisioningState"] == "Succeeded"
+    assert status["powerState"] == "Running"
+    assert status["privateIP"] == nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
+    assert status["publicIP"] == pip["properties"]["ipAddress"]
+    assert status["observedGeneration"] == cluster.get("web-1")["metadata"]["generation"]
+    assert "compute.azvm.io/finalizer" in cluster.get("web-1")["metadata"]["finalizers"]
+    # The resource group did not exist: the operator created it and marked it as its own.
+    assert env.azure_resource_group("e2e-rg")["tags"]["azvm-created-by"] == "azure-vm-operator"
+
+
+def test_no_write_when_azure_already_matches(env, operator, cluster):
+    cluster.apply(vm_manifest("steady"))
+    cluster.wait_condition("steady", "Ready")
+    env.clear_arm_requests()
+    cluster.annotate("steady", {"compute.azvm.io/reconcile-requested-at": "now"})
+    # Resync runs every 2 s in tests: wait until the operator has looked at Azure again, twice.
+    wait_for(lambda: len([r for r in env.arm_requests() if r["method"] == "GET"
+                          and r["path"].lower().endswith((VM_PATH + "steady").lower())]) >= 2, 15,
+             what="re-observations of the VM")
+    assert vm_writes(env, "steady") == []
+
+
+def test_size_change_is_one_update_in_azure(env, operator, cluster, compute):
+    cluster.apply(vm_manifest("resize-me"))
+    cluster.wait_condition("resize-me", "Ready")
+    env.clear_arm_requests()
+    generation = cluster.patch_spec("resize-me", {"size": "Standard_D2s_v5"})["metadata"]["generation"]
+    wait_for(lambda: (cluster.get("resize-me")["status"].get("observedGeneration") == generation
+                      and cluster.condition("resize-me", "Ready").get("status") == "True"), 30,
+             what="the new generation reconciled")
+    assert compute.virtual_machines.get("e2e-rg", "resize-me").as_dict()["properties"]["hardwareProfile"]["vmSize"] \
+        == "Standard_D2s_v5"
+    writes = vm_writes(env, "resize-me")
+    assert [w["method"] for w in writes] == ["PATCH"], writes
+
+
+def test_vm_deleted_outside_kubernetes_is_recreated(env, operator, cluster, compute):
+    cluster.apply(vm_manifest("phoenix"))
+    cluster.wait_condition("phoenix", "Ready")
+    old_vm_id = cluster.get("phoenix")["status"]["vmId"]
+    compute.virtual_machines.begin_delete("e2e-rg", "phoenix").result()
+
+    def recreated():
+        try:
+            return compute.virtual_machines.get("e2e-rg", "phoenix").as_dict()["properties"]["vmId"] != old_vm_id
+        except ResourceNotFoundError:
+            return False
+
+    wait_for(recreated, 30, what="the VM recreated in Azure")
+    wait_for(lambda: cluster.get("phoenix")["status"].get("vmId") not in (None, old_vm_id)
+             and cluster.condition("phoenix", "Ready").get("status") == "True", 30, what="status of the new VM")
+
+
+def test_delete_removes_azure_resources_then_the_finalizer(env, operator, cluster, compute, network):
+    cluster.apply(vm_manifest("short-lived", network={"publicIP": True}))
+    cluster.wait_condition("short-lived", "Ready")
+    cluster.delete("short-lived")
+    wait_for(lambda: cluster.get("short-lived") is None, 30, what="the custom resource to be gone")
+    for get in (lambda: compute.virtual_machines.get("e2e-rg", "short-lived"),
+                lambda: network.network_interfaces.get("e2e-rg", "short-lived-nic"),
+                lambda: network.public_ip_addresses.get("e2e-rg", "short-lived-pip")):
+        with pytest.raises(ResourceNotFoundError):
+            get()
+    # Shared resources are kept: the virtual network may serve other VMs of the group.
+    assert network.virtual_networks.get("e2e-rg", "azvm-vnet-westeurope")
+
+
+def test_unknown_image_stalls_with_arm_reason_and_others_keep_working(env, operator, cluster):
+    bad_image = {"marketplace": {"publisher": "Nobody", "offer": "nothing", "sku": "none"}}
+    cluster.apply(vm_manifest("bad-image", image=bad_image))
+    cluster.apply(vm_manifest("good-neighbour"))
+    stalled = cluster.wait_condition("bad-image", "Stalled", timeout=30)
+    assert stalled["reason"] == "PlatformImageNotFound"
+    assert "Nobody:nothing:none" in stalled["message"]
+    assert cluster.condition("bad-image", "Ready")["status"] == "False"
+    cluster.wait_condition("good-neighbour", "Ready", timeout=30)
+    warnings = wait_for(lambda: [e for e in cluster.events("bad-image")
+                                 if e.type == "Warning" and e.reason == "PlatformImageNotFound"], 10,
+                        what="a Warning event")
+    assert "Nobody:nothing:none" in warnings[0].message
+
+
+def test_throttling_burst_ends_ready(env, operator, cluster, compute):
+    # More 429s than the SDK's own retries absorb: the operator must back off and try again itself.
+    env.inject_fault(method="PUT", path=VM_PATH + "throttled$", status=429, count=6, retry_after=0,
+                     error_code="TooManyRequests")
+    cluster.apply(vm_manifest("throttled"))
+    cluster.wait_condition("throttled", "Ready", timeout=60)
+    assert compute.virtual_machines.get("e2e-rg", "throttled")
+    throttled_events = [e for e in cluster.events("throttled") if e.reason == "TooManyRequests"]
+    assert throttled_events, "the transient error was reported as an Event"
