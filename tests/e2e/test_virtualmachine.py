@@ -126,3 +126,25 @@ def test_throttling_burst_ends_ready(env, operator, cluster, compute):
     assert compute.virtual_machines.get("e2e-rg", "throttled")
     throttled_events = [e for e in cluster.events("throttled") if e.reason == "TooManyRequests"]
     assert throttled_events, "the transient error was reported as an Event"
+
+
+def test_allocation_failure_is_transient_and_retried(env, operator, cluster, compute):
+    env.inject_fault(method="PUT", path=VM_PATH + "unlucky$", count=1,
+                     lro_failure={"code": "AllocationFailed", "message": "Allocation failed. Please try again."})
+    cluster.apply(vm_manifest("unlucky"))
+    cluster.wait_condition("unlucky", "Ready", timeout=60)
+    assert cluster.condition("unlucky", "Stalled")["status"] == "False"
+    assert [e for e in cluster.events("unlucky") if e.reason == "AllocationFailed" and e.type == "Warning"]
+    # The failed VM was recovered by PUTting the model again, not by creating a second VM.
+    vm_puts = [w for w in vm_writes(env, "unlucky") if w["method"] == "PUT"]
+    assert len(vm_puts) == 2, vm_puts
+    assert [vm["name"] for vm in compute.virtual_machines.list("e2e-rg")].count("unlucky") == 1
+
+
+def test_authorization_failure_is_permanent(env, operator, cluster):
+    env.inject_fault(method="PUT", path=VM_PATH + "forbidden$", status=403, error_code="AuthorizationFailed")
+    cluster.apply(vm_manifest("forbidden"))
+    stalled = cluster.wait_condition("forbidden", "Stalled", timeout=30)
+    assert stalled["reason"] == "AuthorizationFailed"
+    assert cluster.condition("forbidden", "Ready")["status"] == "False"
+    assert cluster.condition("forbidden", "Reconciling")["status"] == "False"

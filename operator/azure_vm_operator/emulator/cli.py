@@ -44,7 +44,10 @@ async def serve(args: argparse.Namespace) -> None:
     print("Point the operator / Azure SDK at it with:")
     print(f"  export AZURE_ENDPOINT={emulator.url}")
     print(f"  export AZURE_CA={emulator.ca_path}")
-    print("  export AZURE_TENANT_ID=emulator AZURE_CLIENT_ID=emulator AZURE_CLIENT_SECRET=emulator", flush=True)
+    print(f"  export AZURE_AUTHORITY_HOST={emulator.url} AZURE_DISABLE_INSTANCE_DISCOVERY=true")
+    print("  export AZURE_TENANT_ID=emulator AZURE_CLIENT_ID=emulator AZURE_CLIENT_SECRET=emulator")
+    print("  export AZURE_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000001   # any subscription id works")
+    print("  azure-vm-operator run", flush=True)
     try:
         await stop.wait()
     finally:
