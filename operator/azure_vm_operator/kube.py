@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 from typing import Any, Mapping
 
@@ -47,6 +48,10 @@ def connection_info(configuration: kubernetes.client.Configuration) -> kopf.Conn
     )
 
 
+class ReferenceNotFound(LookupError):
+    """A Secret or ConfigMap the spec names does not exist (yet)."""
+
+
 class KubeClient:
     """The few API calls the controllers make themselves (Kopf does watching, finalizers and events)."""
 
@@ -67,9 +72,26 @@ class KubeClient:
             if exc.status != 404:
                 raise
 
-    async def read_secret(self, namespace: str, name: str) -> Mapping[str, str]:
-        secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
-        return dict(secret.data or {})
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str]:
+        """The Secret's values, decoded. Only ever from the resource's own namespace (callers pass it)."""
+        try:
+            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                raise ReferenceNotFound(f"Secret {namespace}/{name} not found") from None
+            raise
+        values = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+        values.update(secret.string_data or {})
+        return values
+
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, str]:
+        try:
+            config_map = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                raise ReferenceNotFound(f"ConfigMap {namespace}/{name} not found") from None
+            raise
+        return dict(config_map.data or {})
 
     def close(self) -> None:
         self._api_client.close()

@@ -146,7 +146,8 @@ def test_unknown_fields_are_pruned(custom):
     ({"location": None}, "spec.location"),
     ({"size": "B2s"}, "spec.size"),
     ({"size": "Standard B2s"}, "spec.size"),
-    ({"sshPublicKeys": []}, "spec.sshPublicKeys"),
+    ({"sshPublicKeys": []}, "set sshPublicKeys or adminPasswordSecretRef"),
+    ({"sshPublicKeys": None}, "set sshPublicKeys or adminPasswordSecretRef"),
     ({"sshPublicKeys": ["not a key"]}, "spec.sshPublicKeys"),
     ({"powerState": "Paused"}, "spec.powerState"),
     ({"resourceGroup": "ends-with-dot."}, "spec.resourceGroup"),
@@ -160,6 +161,59 @@ def test_unknown_fields_are_pruned(custom):
 ])
 def test_invalid_specs_are_rejected_naming_the_field(custom, changes, field):
     assert field in rejected(custom, with_(**changes))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"zone": "1", "availabilitySet": "avset"}, "either zonal"),
+    ({"zone": "4"}, "spec.zone"),
+    ({"evictionPolicy": "Delete"}, "priority Spot only"),
+    ({"maxPrice": 0.5}, "priority Spot only"),
+    ({"priority": "Spot", "maxPrice": 0}, "maxPrice is -1 or a positive price"),
+    ({"image": {"marketplace": {"publisher": "C", "offer": "x", "sku": "s"},
+                "id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/i"}}, "exactly one of"),
+    ({"image": {"id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/blobs/i"}}, "spec.image.id"),
+    ({"customDataSecretRef": {"name": "a"}, "customDataConfigMapRef": {"name": "b"}}, "only one of"),
+    ({"dataDisks": [{"lun": 1, "sizeGB": 10}, {"lun": 1, "sizeGB": 20}]}, "Duplicate value"),
+    ({"dataDisks": [{"lun": 64, "sizeGB": 10}]}, "spec.dataDisks[0].lun"),
+    ({"osDisk": {"sizeGB": 10}}, "spec.osDisk.sizeGB"),
+    ({"network": {"openPorts": [22, 22]}}, "Duplicate value"),
+    ({"network": {"openPorts": [70000]}}, "spec.network.openPorts[0]"),
+    ({"deletionPolicy": "Keep"}, "spec.deletionPolicy"),
+    ({"reconcilePolicy": "Ignore"}, "spec.reconcilePolicy"),
+    ({"ignoreDriftFields": ["location"]}, "spec.ignoreDriftFields[0]"),
+])
+def test_cross_field_rules(custom, changes, message):
+    assert message in rejected(custom, with_(**changes))
+
+
+def test_password_only_linux_and_spot_accepted(custom):
+    assert create(custom, with_(sshPublicKeys=None, adminPasswordSecretRef={"name": "pw"}))["spec"][
+        "adminPasswordSecretRef"]["key"] == "password"
+    spot = create(custom, with_(priority="Spot", evictionPolicy="Deallocate", maxPrice=-1))
+    assert spot["spec"]["maxPrice"] == -1
+
+
+@pytest.mark.parametrize("field, old, new, message", [
+    ("zone", "1", "2", "zone is immutable"),
+    ("availabilitySet", "avset-a", "avset-b", "availabilitySet is immutable"),
+    ("osDisk", {"sizeGB": 64}, {"sizeGB": 32}, "cannot shrink"),
+    ("dataDisks", [{"lun": 0, "sizeGB": 100}], [{"lun": 0, "sizeGB": 50}], "cannot shrink"),
+])
+def test_placement_is_immutable_and_disks_only_grow(custom, field, old, new, message):
+    name = create(custom, with_(**{field: old}))["metadata"]["name"]
+    with pytest.raises(kubernetes.client.ApiException) as info:
+        custom.patch_namespaced_custom_object(GROUP, VERSION, "default", VM_PLURAL, name, {"spec": {field: new}})
+    assert info.value.status == 422
+    assert message in json.loads(info.value.body)["message"]
+
+
+def test_disks_can_grow_and_be_added(custom):
+    name = create(custom, with_(dataDisks=[{"lun": 0, "sizeGB": 100}]))["metadata"]["name"]
+    patched = custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", VM_PLURAL, name,
+        {"spec": {"dataDisks": [{"lun": 0, "sizeGB": 200}, {"lun": 1, "sizeGB": 10}]}})
+    assert [d["sizeGB"] for d in patched["spec"]["dataDisks"]] == [200, 10]
+    assert patched["spec"]["dataDisks"][1]["storageAccountType"] == "StandardSSD_LRS"
 
 
 def test_reserved_admin_username_rejected_by_cel_rule(custom):

@@ -165,3 +165,39 @@ async def test_crd_without_status_subresource(api: KubeAPIServer, custom: Any) -
     with pytest.raises(ApiException) as e:
         await call(custom.get_namespaced_custom_object_status, GROUP, VERSION, "default", PLURAL, "w1")
     assert e.value.status == 404
+
+
+async def test_list_type_map_and_set_reject_duplicates(api, custom):
+    import asyncio
+    """kube-apiserver answers 422 "Duplicate value" for repeated keys of x-kubernetes-list-type map/set."""
+    import json as _json
+
+    import kubernetes.client
+
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "lists.dup.example.com"},
+        "spec": {"group": "dup.example.com", "scope": "Namespaced",
+                 "names": {"kind": "List", "plural": "lists", "singular": "list"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                     "type": "object", "properties": {"spec": {"type": "object", "properties": {
+                         "disks": {"type": "array", "x-kubernetes-list-type": "map",
+                                   "x-kubernetes-list-map-keys": ["lun"],
+                                   "items": {"type": "object", "required": ["lun"],
+                                             "properties": {"lun": {"type": "integer"}, "size": {"type": "integer"}}}},
+                         "ports": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "integer"}},
+                     }}}}}}]},
+    }
+    api.register_crd(crd)
+
+    def create(spec):
+        body = {"apiVersion": "dup.example.com/v1", "kind": "List", "metadata": {"name": "x"}, "spec": spec}
+        return custom.create_namespaced_custom_object("dup.example.com", "v1", "default", "lists", body)
+
+    for spec, field in (({"disks": [{"lun": 1, "size": 1}, {"lun": 1, "size": 2}]}, "spec.disks[1]"),
+                        ({"ports": [22, 22]}, "spec.ports[1]")):
+        with pytest.raises(kubernetes.client.ApiException) as info:
+            await asyncio.to_thread(create, spec)
+        assert info.value.status == 422
+        assert field in _json.loads(info.value.body)["message"]
+    assert await asyncio.to_thread(create, {"disks": [{"lun": 1}, {"lun": 2}], "ports": [22, 443]})

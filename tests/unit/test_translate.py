@@ -42,7 +42,9 @@ def test_defaults_come_from_name_and_operator_config():
     s = spec()
     assert s.azure_name == "web-1"
     assert s.subscription_id == "sub-1"
-    assert s.image.version == "latest"
+    assert s.image.marketplace.version == "latest"
+    assert s.os_type == "Linux"
+    assert s.policies.adoption == "IfTagged" and s.policies.deletion == "Delete"
     assert s.power_state == "Running"
     assert s.vm_id.endswith("/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/web-1")
 
@@ -50,7 +52,10 @@ def test_defaults_come_from_name_and_operator_config():
 @pytest.mark.parametrize("field, value, message", [
     ("sshPublicKeys", [], "sshPublicKeys"),
     ("powerState", "Hibernated", "powerState"),
-    ("image", {}, "image.marketplace"),
+    ("image", {}, "exactly one of"),
+    ("image", {"imageRef": {"name": "golden"}}, "not supported yet"),
+    ("dataDisks", [{"lun": 1, "sizeGB": 1}, {"lun": 1, "sizeGB": 2}], "each lun"),
+    ("priority", "Cheap", "spec.priority"),
 ])
 def test_invalid_specs_explain_what_to_fix(field, value, message):
     with pytest.raises(SpecError, match=message):
@@ -130,3 +135,102 @@ def test_nic_body_with_and_without_public_ip():
     assert tr.nic_public_ip_id(with_pip) == "pip-id"
     assert tr.nic_subnet_id(with_pip) == "subnet-id"
     assert tr.nic_public_ip_id(tr.nic_body(s, OWNER, "subnet-id", None)) is None
+
+
+def test_observed_tags_added_by_azure_policy_can_be_ignored():
+    s = spec(ignoreDriftFields=["tags.costCenter"])
+    observed = observed_from(s)
+    observed["tags"]["costCenter"] = "42"
+    assert tr.diff_vm(s, OWNER, observed).empty
+    observed["tags"]["other"] = "x"
+    diff = tr.diff_vm(s, OWNER, observed)
+    assert diff.patch["tags"]["costCenter"] == "42" and "other" not in diff.patch["tags"]
+    everything = spec(ignoreDriftFields=["tags"])
+    assert tr.diff_vm(everything, OWNER, observed).empty
+
+
+def test_ignored_size_is_never_patched():
+    observed = observed_from(spec())
+    assert tr.diff_vm(spec(size="Standard_D4s_v5", ignoreDriftFields=["size"]), OWNER, observed).empty
+
+
+@pytest.mark.parametrize("policy, tags, verdict", [
+    ("IfTagged", {OWNER_TAG: OWNER}, None),
+    ("IfTagged", {OWNER_TAG: OWNER, "azvm-uid": "other-uid"}, None),
+    ("IfTagged", {}, "AlreadyExists"),
+    ("Never", {OWNER_TAG: OWNER, "azvm-uid": "uid-1"}, None),
+    ("Never", {OWNER_TAG: OWNER, "azvm-uid": "other-uid"}, "AlreadyExists"),
+    ("Never", {}, "AlreadyExists"),
+    ("Always", {}, None),
+    ("Always", {OWNER_TAG: "cluster-a/other-ns/web-1"}, "OwnershipConflict"),
+    ("IfTagged", {OWNER_TAG: "cluster-b/default/web-1"}, "OwnershipConflict"),
+])
+def test_adoption_rules(policy, tags, verdict):
+    assert tr.adoption_verdict({"tags": tags}, OWNER, "uid-1", policy) == verdict
+
+
+def with_disks(observed, disks):
+    observed["properties"]["storageProfile"]["dataDisks"] = [
+        {"lun": lun, "name": f"d{lun}", "diskSizeGB": size, "caching": "None",
+         "managedDisk": {"id": f"/disks/d{lun}", "storageAccountType": "StandardSSD_LRS"}}
+        for lun, size in disks
+    ]
+    return observed
+
+
+def test_data_disk_added_grown_and_detached_in_one_patch():
+    observed = with_disks(observed_from(spec()), [(0, 100), (1, 50)])
+    desired = spec(dataDisks=[{"lun": 0, "sizeGB": 200}, {"lun": 2, "sizeGB": 10}])
+    diff = tr.diff_vm(desired, OWNER, observed)
+    disks = diff.patch["properties"]["storageProfile"]["dataDisks"]
+    assert [(d["lun"], d["createOption"], d["diskSizeGB"]) for d in disks] == [(0, "Attach", 200), (2, "Empty", 10)]
+    assert disks[0]["managedDisk"]["id"] == "/disks/d0"
+    assert diff.detached_luns == (1,)
+    assert not diff.rejected
+
+
+def test_data_disk_shrink_is_rejected_with_a_reason():
+    observed = with_disks(observed_from(spec()), [(0, 100)])
+    diff = tr.diff_vm(spec(dataDisks=[{"lun": 0, "sizeGB": 50}]), OWNER, observed)
+    assert diff.rejected and "cannot shrink" in diff.rejected[0]
+    assert "properties" not in diff.patch
+
+
+def test_unchanged_data_disks_are_not_patched():
+    s = spec(dataDisks=[{"lun": 0, "sizeGB": 100}])
+    observed = with_disks(observed_from(spec()), [(0, 100)])
+    assert tr.diff_vm(s, OWNER, observed).empty
+
+
+def test_password_vm_and_windows_and_spot_bodies():
+    linux = spec(sshPublicKeys=[], adminPasswordSecretRef={"name": "pw"})
+    body = tr.vm_body(linux, OWNER, tr.VmInputs(nic_id="n", admin_password="Pa55w0rd!!xyz"))
+    assert body["properties"]["osProfile"]["linuxConfiguration"]["disablePasswordAuthentication"] is False
+    assert "Pa55w0rd" not in repr(tr.VmInputs(nic_id="n", admin_password="Pa55w0rd!!xyz"))
+    windows = spec(sshPublicKeys=[], adminPasswordSecretRef={"name": "pw"}, image={"marketplace": {
+        "publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2022-datacenter-azure-edition"}})
+    assert windows.os_type == "Windows"
+    wbody = tr.vm_body(windows, OWNER, tr.VmInputs(nic_id="n", admin_password="x"))
+    assert "windowsConfiguration" in wbody["properties"]["osProfile"]
+    assert len(wbody["properties"]["osProfile"]["computerName"]) <= 15
+    spot = tr.vm_body(spec(priority="Spot", evictionPolicy="Delete", maxPrice=0.05), OWNER, "n")
+    assert spot["properties"]["priority"] == "Spot"
+    assert spot["properties"]["evictionPolicy"] == "Delete"
+    assert spot["properties"]["billingProfile"] == {"maxPrice": 0.05}
+    zonal = tr.vm_body(spec(zone="2"), OWNER, "n")
+    assert zonal["zones"] == ["2"]
+
+
+def test_placement_changes_are_immutable():
+    observed = observed_from(spec(zone="1"))
+    assert "spec.zone" in tr.diff_vm(spec(zone="2"), OWNER, observed).immutable
+    observed = observed_from(spec(availabilitySet="a"))
+    assert "spec.availabilitySet" in tr.diff_vm(spec(availabilitySet="b"), OWNER, observed).immutable
+
+
+def test_nsg_rules_round_trip():
+    s = spec(network={"openPorts": [443, 22]})
+    assert s.network.open_ports == (22, 443)
+    assert tr.nsg_open_ports(tr.nsg_body(s, OWNER)) == (22, 443)
+    priorities = [r["properties"]["priority"] for r in tr.nsg_body(s, OWNER)["properties"]["securityRules"]]
+    assert len(set(priorities)) == len(priorities)

@@ -14,10 +14,15 @@ FINALIZER = f"{GROUP}/finalizer"
 
 #: Tag on every Azure resource the operator creates: which cluster/namespace/name owns it.
 OWNER_TAG = "azvm-owner"
+#: Tag with the uid of the custom resource that created an Azure resource (adoptionPolicy: Never).
+UID_TAG = "azvm-uid"
 #: Tag on shared Azure resources (resource groups, virtual networks) the operator created.
 CREATED_BY_TAG = "azvm-created-by"
 CREATED_BY_VALUE = "azure-vm-operator"
 
+#: Annotations that ask for an action once per new value (any string, e.g. a timestamp).
+RESTART_REQUESTED_ANNOTATION = f"{GROUP}/restart-requested-at"
+REDEPLOY_REQUESTED_ANNOTATION = f"{GROUP}/redeploy-requested-at"
 #: Annotation that forces an immediate re-observation of the Azure state (any new value).
 RECONCILE_REQUESTED_ANNOTATION = f"{GROUP}/reconcile-requested-at"
 

@@ -6,10 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 POWER_STATES = ("Running", "Stopped", "Deallocated")
+STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "StandardSSD_ZRS", "Premium_ZRS")
+CACHING = ("None", "ReadOnly", "ReadWrite")
+WINDOWS_PUBLISHERS = ("MicrosoftWindowsServer", "MicrosoftWindowsDesktop", "MicrosoftSQLServer")
 
 
 class SpecError(ValueError):
-    """The spec cannot be acted upon as written; the user must change it (reported as Stalled/InvalidSpec)."""
+    """The spec cannot be acted upon as written; the user must change it (reported as Stalled)."""
+
+    def __init__(self, message: str, reason: str = "InvalidSpec") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -25,9 +32,55 @@ class MarketplaceImage:
 
 
 @dataclass(frozen=True)
+class ImageSpec:
+    marketplace: MarketplaceImage | None = None
+    id: str | None = None  #: a managed image, a gallery image or a gallery image version
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class OsDiskSpec:
+    size_gb: int | None = None
+    storage_account_type: str = "StandardSSD_LRS"
+    caching: str = "ReadWrite"
+    delete_with_vm: bool = True
+
+
+@dataclass(frozen=True)
+class DataDiskSpec:
+    lun: int
+    size_gb: int
+    storage_account_type: str = "StandardSSD_LRS"
+    caching: str = "None"
+    delete_with_vm: bool = True
+
+
+@dataclass(frozen=True)
 class NetworkSpec:
     subnet_id: str | None = None
     public_ip: bool = False
+    open_ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class AvailabilitySetSpec:
+    name: str
+    fault_domains: int = 2
+    update_domains: int = 5
+
+
+@dataclass(frozen=True)
+class Policies:
+    deletion: str = "Delete"  #: Delete | Orphan
+    reconcile: str = "Manage"  #: Manage | Observe | Pause
+    adoption: str = "IfTagged"  #: Never | IfTagged | Always
+    drift: str = "Correct"  #: Correct | Report
+    ignore_drift_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,12 +90,26 @@ class VirtualMachineSpec:
     location: str
     azure_name: str
     size: str
-    image: MarketplaceImage
+    image: ImageSpec
+    os_type: str
     admin_username: str
-    ssh_public_keys: tuple[str, ...]
+    ssh_public_keys: tuple[str, ...] = ()
+    admin_password_ref: SecretKeyRef | None = None
+    custom_data_secret_ref: SecretKeyRef | None = None
+    custom_data_config_map_ref: SecretKeyRef | None = None
+    user_data: str | None = None
+    os_disk: OsDiskSpec = OsDiskSpec()
+    data_disks: tuple[DataDiskSpec, ...] = ()
+    zone: str | None = None
+    availability_set: AvailabilitySetSpec | None = None
+    priority: str = "Regular"
+    eviction_policy: str = "Deallocate"
+    max_price: float = -1.0
     network: NetworkSpec = NetworkSpec()
     power_state: str = "Running"
     tags: Mapping[str, str] = field(default_factory=dict)
+    policies: Policies = Policies()
+    credentials_secret: str | None = None
 
     @property
     def vm_id(self) -> str:
@@ -52,9 +119,29 @@ class VirtualMachineSpec:
         )
 
 
-def parse_spec(spec: Mapping[str, Any], name: str, default_subscription_id: str | None) -> VirtualMachineSpec:
+def _ref(raw: Mapping[str, Any] | None, default_key: str, what: str) -> SecretKeyRef | None:
+    if not raw:
+        return None
+    if not raw.get("name"):
+        raise SpecError(f"{what}.name is required")
+    return SecretKeyRef(name=str(raw["name"]), key=str(raw.get("key") or default_key))
+
+
+def _choice(value: Any, allowed: tuple[str, ...], what: str, default: str) -> str:
+    value = value or default
+    if value not in allowed:
+        raise SpecError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+    return str(value)
+
+
+def parse_spec(
+    spec: Mapping[str, Any],
+    name: str,
+    default_subscription_id: str | None,
+    credentials_subscription_id: str | None = None,
+) -> VirtualMachineSpec:
     """Build the typed spec; raise SpecError with a message the user can act on."""
-    subscription_id = spec.get("subscriptionId") or default_subscription_id
+    subscription_id = spec.get("subscriptionId") or credentials_subscription_id or default_subscription_id
     if not subscription_id:
         raise SpecError(
             "spec.subscriptionId is not set and the operator has no default subscription "
@@ -64,38 +151,113 @@ def parse_spec(spec: Mapping[str, Any], name: str, default_subscription_id: str 
         if not spec.get(required):
             raise SpecError(f"spec.{required} is required")
 
-    image = spec.get("image") or {}
-    marketplace = image.get("marketplace")
-    if not marketplace:
-        raise SpecError("spec.image.marketplace is required (other image kinds are not supported yet)")
-    for key in ("publisher", "offer", "sku"):
-        if not marketplace.get(key):
-            raise SpecError(f"spec.image.marketplace.{key} is required")
+    image_raw = spec.get("image") or {}
+    kinds = [k for k in ("marketplace", "id", "imageRef") if image_raw.get(k)]
+    if len(kinds) != 1:
+        raise SpecError("spec.image needs exactly one of marketplace, id, imageRef")
+    if kinds[0] == "imageRef":
+        raise SpecError("spec.image.imageRef (an Image resource) is not supported yet; use image.id or "
+                        "image.marketplace", reason="UnsupportedField")
+    marketplace = None
+    if kinds[0] == "marketplace":
+        m = image_raw["marketplace"]
+        for key in ("publisher", "offer", "sku"):
+            if not m.get(key):
+                raise SpecError(f"spec.image.marketplace.{key} is required")
+        marketplace = MarketplaceImage(str(m["publisher"]), str(m["offer"]), str(m["sku"]),
+                                       str(m.get("version") or "latest"))
+    image = ImageSpec(marketplace=marketplace, id=image_raw.get("id") or None)
+
+    default_os = "Windows" if marketplace and marketplace.publisher in WINDOWS_PUBLISHERS else "Linux"
+    os_type = _choice(spec.get("osType"), ("Linux", "Windows"), "spec.osType", default_os)
 
     keys = tuple(k.strip() for k in spec.get("sshPublicKeys") or [] if k and k.strip())
-    if not keys:
-        raise SpecError("spec.sshPublicKeys must list at least one SSH public key")
+    password_ref = _ref(spec.get("adminPasswordSecretRef"), "password", "spec.adminPasswordSecretRef")
+    if os_type == "Windows" and not password_ref:
+        raise SpecError("a Windows VM needs spec.adminPasswordSecretRef")
+    if os_type == "Windows" and keys:
+        raise SpecError("spec.sshPublicKeys applies to Linux VMs only")
+    if os_type == "Linux" and not keys and not password_ref:
+        raise SpecError("a Linux VM needs spec.sshPublicKeys or spec.adminPasswordSecretRef")
 
-    power_state = spec.get("powerState") or "Running"
-    if power_state not in POWER_STATES:
-        raise SpecError(f"spec.powerState must be one of {', '.join(POWER_STATES)}, not {power_state!r}")
+    custom_secret = _ref(spec.get("customDataSecretRef"), "customData", "spec.customDataSecretRef")
+    custom_map = _ref(spec.get("customDataConfigMapRef"), "customData", "spec.customDataConfigMapRef")
+    if custom_secret and custom_map:
+        raise SpecError("set only one of spec.customDataSecretRef and spec.customDataConfigMapRef")
+
+    os_disk_raw = spec.get("osDisk") or {}
+    os_disk = OsDiskSpec(
+        size_gb=int(os_disk_raw["sizeGB"]) if os_disk_raw.get("sizeGB") else None,
+        storage_account_type=_choice(os_disk_raw.get("storageAccountType"), STORAGE_ACCOUNT_TYPES,
+                                     "spec.osDisk.storageAccountType", "StandardSSD_LRS"),
+        caching=_choice(os_disk_raw.get("caching"), CACHING, "spec.osDisk.caching", "ReadWrite"),
+        delete_with_vm=bool(os_disk_raw.get("deleteWithVM", True)),
+    )
+    data_disks = []
+    for i, d in enumerate(spec.get("dataDisks") or []):
+        data_disks.append(DataDiskSpec(
+            lun=int(d["lun"]), size_gb=int(d["sizeGB"]),
+            storage_account_type=_choice(d.get("storageAccountType"), STORAGE_ACCOUNT_TYPES,
+                                         f"spec.dataDisks[{i}].storageAccountType", "StandardSSD_LRS"),
+            caching=_choice(d.get("caching"), CACHING, f"spec.dataDisks[{i}].caching", "None"),
+            delete_with_vm=bool(d.get("deleteWithVM", True)),
+        ))
+    luns = [d.lun for d in data_disks]
+    if len(set(luns)) != len(luns):
+        raise SpecError("spec.dataDisks: each lun may appear once")
+
+    zone = str(spec["zone"]) if spec.get("zone") else None
+    avset = None
+    if spec.get("availabilitySet"):
+        options = spec.get("availabilitySetOptions") or {}
+        avset = AvailabilitySetSpec(str(spec["availabilitySet"]), int(options.get("platformFaultDomainCount", 2)),
+                                    int(options.get("platformUpdateDomainCount", 5)))
+    if zone and avset:
+        raise SpecError("a VM is either zonal (spec.zone) or in an availability set, not both")
+
+    priority = _choice(spec.get("priority"), ("Regular", "Spot"), "spec.priority", "Regular")
+    eviction = _choice(spec.get("evictionPolicy"), ("Deallocate", "Delete"), "spec.evictionPolicy", "Deallocate")
+    max_price = float(spec.get("maxPrice", -1))
+    if priority == "Regular" and (spec.get("evictionPolicy") or "maxPrice" in spec):
+        raise SpecError("spec.evictionPolicy and spec.maxPrice apply to priority: Spot only")
 
     network = spec.get("network") or {}
+    ports = tuple(sorted({int(p) for p in network.get("openPorts") or []}))
+    policies = Policies(
+        deletion=_choice(spec.get("deletionPolicy"), ("Delete", "Orphan"), "spec.deletionPolicy", "Delete"),
+        reconcile=_choice(spec.get("reconcilePolicy"), ("Manage", "Observe", "Pause"), "spec.reconcilePolicy",
+                          "Manage"),
+        adoption=_choice(spec.get("adoptionPolicy"), ("Never", "IfTagged", "Always"), "spec.adoptionPolicy",
+                         "IfTagged"),
+        drift=_choice(spec.get("driftPolicy"), ("Correct", "Report"), "spec.driftPolicy", "Correct"),
+        ignore_drift_fields=tuple(str(f) for f in spec.get("ignoreDriftFields") or []),
+    )
+    credentials = (spec.get("credentialsSecretRef") or {}).get("name")
     return VirtualMachineSpec(
         subscription_id=str(subscription_id),
         resource_group=str(spec["resourceGroup"]),
         location=str(spec["location"]),
         azure_name=str(spec.get("azureName") or name),
         size=str(spec["size"]),
-        image=MarketplaceImage(
-            publisher=str(marketplace["publisher"]),
-            offer=str(marketplace["offer"]),
-            sku=str(marketplace["sku"]),
-            version=str(marketplace.get("version") or "latest"),
-        ),
+        image=image,
+        os_type=os_type,
         admin_username=str(spec["adminUsername"]),
         ssh_public_keys=keys,
-        network=NetworkSpec(subnet_id=network.get("subnetId") or None, public_ip=bool(network.get("publicIP"))),
-        power_state=power_state,
+        admin_password_ref=password_ref,
+        custom_data_secret_ref=custom_secret,
+        custom_data_config_map_ref=custom_map,
+        user_data=spec.get("userData") or None,
+        os_disk=os_disk,
+        data_disks=tuple(sorted(data_disks, key=lambda d: d.lun)),
+        zone=zone,
+        availability_set=avset,
+        priority=priority,
+        eviction_policy=eviction,
+        max_price=max_price,
+        network=NetworkSpec(subnet_id=network.get("subnetId") or None, public_ip=bool(network.get("publicIP")),
+                            open_ports=ports),
+        power_state=_choice(spec.get("powerState"), POWER_STATES, "spec.powerState", "Running"),
         tags={str(k): str(v) for k, v in (spec.get("tags") or {}).items()},
+        policies=policies,
+        credentials_secret=str(credentials) if credentials else None,
     )

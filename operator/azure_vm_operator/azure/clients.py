@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.mgmt.compute.aio import ComputeManagementClient
@@ -44,12 +45,17 @@ class SubscriptionClients:
 
 
 class AzureClients:
-    """Lazily creates and caches the SDK clients for each subscription the resources name."""
+    """Lazily creates and caches the SDK clients per (credential, subscription).
+
+    The operator's own credential serves every resource by default; a resource with ``credentialsSecretRef``
+    brings a service principal of its own (``credential_for_secret``), cached by a digest of the secret's values.
+    """
 
     def __init__(self, config: OperatorConfig, credential: AsyncTokenCredential | None = None) -> None:
         self._config = config
         self._credential = credential or build_credential(config)
-        self._by_subscription: dict[str, SubscriptionClients] = {}
+        self._secret_credentials: dict[str, AsyncTokenCredential] = {}
+        self._clients: dict[tuple[str, str], SubscriptionClients] = {}
 
     def _client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -62,20 +68,53 @@ class AzureClients:
             kwargs["polling_interval"] = self._config.lro_polling_interval
         return kwargs
 
-    def for_subscription(self, subscription_id: str) -> SubscriptionClients:
-        clients = self._by_subscription.get(subscription_id)
+    def credential_for_secret(self, values: Mapping[str, str]) -> str:
+        """Register a service principal from a Secret's (decoded) values; returns the key to pass as
+        ``credential_key``. Accepted keys: tenantId/clientId/clientSecret or AZURE_TENANT_ID/AZURE_CLIENT_ID/
+        AZURE_CLIENT_SECRET (a certificate: clientCertificate / AZURE_CLIENT_CERTIFICATE, PEM)."""
+        from azure.identity.aio import CertificateCredential, ClientSecretCredential
+
+        def pick(*names: str) -> str | None:
+            return next((values[n] for n in names if values.get(n)), None)
+
+        tenant, client = pick("tenantId", "AZURE_TENANT_ID"), pick("clientId", "AZURE_CLIENT_ID")
+        secret, cert = pick("clientSecret", "AZURE_CLIENT_SECRET"), pick("clientCertificate", "AZURE_CLIENT_CERTIFICATE")
+        if not tenant or not client or not (secret or cert):
+            raise ValueError("the credentials Secret needs tenantId, clientId and clientSecret (or clientCertificate)")
+        key = "secret:" + hashlib.sha256("\0".join((tenant, client, secret or "", cert or "")).encode()).hexdigest()
+        if key not in self._secret_credentials:
+            kwargs: dict[str, Any] = {}
+            if self._config.azure_authority_host:
+                kwargs["authority"] = self._config.azure_authority_host
+            if self._config.azure_ca:
+                kwargs["connection_verify"] = self._config.azure_ca
+            if self._config.azure_disable_instance_discovery:
+                kwargs["disable_instance_discovery"] = True
+            self._secret_credentials[key] = (
+                ClientSecretCredential(tenant, client, secret, **kwargs) if secret
+                else CertificateCredential(tenant, client, certificate_data=cert.encode(), **kwargs)
+            )
+        return key
+
+    def for_subscription(self, subscription_id: str, credential_key: str | None = None) -> SubscriptionClients:
+        cache_key = (credential_key or "default", subscription_id)
+        clients = self._clients.get(cache_key)
         if clients is None:
+            credential = self._secret_credentials[credential_key] if credential_key else self._credential
             kwargs = self._client_kwargs()
             clients = SubscriptionClients(
-                compute=ComputeManagementClient(self._credential, subscription_id, **kwargs),
-                network=NetworkManagementClient(self._credential, subscription_id, **kwargs),
-                resources=ResourceManagementClient(self._credential, subscription_id, **kwargs),
+                compute=ComputeManagementClient(credential, subscription_id, **kwargs),
+                network=NetworkManagementClient(credential, subscription_id, **kwargs),
+                resources=ResourceManagementClient(credential, subscription_id, **kwargs),
             )
-            self._by_subscription[subscription_id] = clients
+            self._clients[cache_key] = clients
         return clients
 
     async def close(self) -> None:
-        for clients in self._by_subscription.values():
+        for clients in self._clients.values():
             await clients.close()
-        self._by_subscription.clear()
+        self._clients.clear()
+        for credential in self._secret_credentials.values():
+            await credential.close()
+        self._secret_credentials.clear()
         await self._credential.close()

@@ -5,11 +5,12 @@ Nothing here does I/O, so every decision (what to create, what changed, what the
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..api.constants import CREATED_BY_TAG, CREATED_BY_VALUE, OWNER_TAG
-from ..api.virtualmachine import VirtualMachineSpec
+from ..api.constants import CREATED_BY_TAG, CREATED_BY_VALUE, OWNER_TAG, UID_TAG
+from ..api.virtualmachine import DataDiskSpec, VirtualMachineSpec
 
 #: Address plan of the virtual network the operator creates per resource group and location.
 AUTO_VNET_PREFIX = "10.224.0.0/16"
@@ -30,13 +31,34 @@ def created_by_tags() -> dict[str, str]:
     return {CREATED_BY_TAG: CREATED_BY_VALUE}
 
 
-def owned_tags(spec: VirtualMachineSpec, owner: str) -> dict[str, str]:
+def owned_tags(spec: VirtualMachineSpec, owner: str, uid: str | None = None) -> dict[str, str]:
     """The tags the VM and the resources created only for it carry: the user's tags plus ownership."""
-    return {**spec.tags, OWNER_TAG: owner, CREATED_BY_TAG: CREATED_BY_VALUE}
+    tags = {**spec.tags, OWNER_TAG: owner, CREATED_BY_TAG: CREATED_BY_VALUE}
+    if uid:
+        tags[UID_TAG] = uid
+    return tags
 
 
 def is_owned_by(resource: Mapping[str, Any], owner: str) -> bool:
     return (resource.get("tags") or {}).get(OWNER_TAG) == owner
+
+
+def adoption_verdict(resource: Mapping[str, Any], owner: str, uid: str, policy: str) -> str | None:
+    """None when the existing Azure resource may be managed by this custom resource, else the Stalled reason.
+
+    - a resource tagged for another owner is never taken (two clusters or namespaces must not fight over it);
+    - ``Never``: only what this very object (same uid) created; ``IfTagged``: anything tagged for this
+      namespace/name (e.g. after the custom resource was re-created); ``Always``: also untagged resources.
+    """
+    tags = resource.get("tags") or {}
+    holder = tags.get(OWNER_TAG)
+    if holder and holder != owner:
+        return "OwnershipConflict"
+    if holder == owner:
+        if policy == "Never" and tags.get(UID_TAG) != uid:
+            return "AlreadyExists"
+        return None
+    return None if policy == "Always" else "AlreadyExists"
 
 
 # ---- names and ids -------------------------------------------------------------------------------------------
@@ -54,11 +76,22 @@ def public_ip_name(spec: VirtualMachineSpec) -> str:
     return f"{spec.azure_name}-pip"
 
 
+def nsg_name(spec: VirtualMachineSpec) -> str:
+    return f"{spec.azure_name}-nsg"
+
+
 def subnet_id(subscription_id: str, resource_group: str, vnet: str, subnet: str) -> str:
     return (
         f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
         f"/providers/Microsoft.Network/virtualNetworks/{vnet}/subnets/{subnet}"
     )
+
+
+def availability_set_id(spec: VirtualMachineSpec) -> str | None:
+    if spec.availability_set is None:
+        return None
+    return (f"/subscriptions/{spec.subscription_id}/resourceGroups/{spec.resource_group}"
+            f"/providers/Microsoft.Compute/availabilitySets/{spec.availability_set.name}")
 
 
 # ---- desired bodies ------------------------------------------------------------------------------------------
@@ -79,62 +112,173 @@ def auto_vnet_body(location: str) -> dict[str, Any]:
     }
 
 
-def public_ip_body(spec: VirtualMachineSpec, owner: str) -> dict[str, Any]:
+def availability_set_body(spec: VirtualMachineSpec) -> dict[str, Any]:
+    assert spec.availability_set is not None
     return {
         "location": spec.location,
-        "tags": owned_tags(spec, owner),
+        "tags": created_by_tags(),
+        "sku": {"name": "Aligned"},
+        "properties": {
+            "platformFaultDomainCount": spec.availability_set.fault_domains,
+            "platformUpdateDomainCount": spec.availability_set.update_domains,
+        },
+    }
+
+
+def public_ip_body(spec: VirtualMachineSpec, owner: str, uid: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "location": spec.location,
+        "tags": owned_tags(spec, owner, uid),
         "sku": {"name": "Standard"},
         "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
     }
+    if spec.zone:
+        body["zones"] = [spec.zone]
+    return body
 
 
-def nic_body(spec: VirtualMachineSpec, owner: str, subnet: str, public_ip_id: str | None) -> dict[str, Any]:
+def nsg_rules(ports: tuple[int, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"allow-tcp-{port}",
+            "properties": {
+                "priority": 100 + i * 10,
+                "direction": "Inbound",
+                "access": "Allow",
+                "protocol": "Tcp",
+                "sourceAddressPrefix": "*",
+                "sourcePortRange": "*",
+                "destinationAddressPrefix": "*",
+                "destinationPortRange": str(port),
+            },
+        }
+        for i, port in enumerate(ports)
+    ]
+
+
+def nsg_body(spec: VirtualMachineSpec, owner: str, uid: str | None = None) -> dict[str, Any]:
+    return {
+        "location": spec.location,
+        "tags": owned_tags(spec, owner, uid),
+        "properties": {"securityRules": nsg_rules(spec.network.open_ports)},
+    }
+
+
+def nsg_open_ports(nsg: Mapping[str, Any] | None) -> tuple[int, ...]:
+    ports = set()
+    for rule in ((nsg or {}).get("properties") or {}).get("securityRules") or []:
+        props = rule.get("properties") or {}
+        if props.get("direction") == "Inbound" and props.get("access") == "Allow":
+            port = str(props.get("destinationPortRange") or "")
+            if port.isdigit():
+                ports.add(int(port))
+    return tuple(sorted(ports))
+
+
+def nic_body(spec: VirtualMachineSpec, owner: str, subnet: str, public_ip_id: str | None,
+             nsg_id: str | None = None, uid: str | None = None) -> dict[str, Any]:
     ip_config: dict[str, Any] = {"subnet": {"id": subnet}, "privateIPAllocationMethod": "Dynamic"}
     if public_ip_id:
         ip_config["publicIPAddress"] = {"id": public_ip_id}
+    properties: dict[str, Any] = {"ipConfigurations": [{"name": "ipconfig1", "properties": ip_config}]}
+    if nsg_id:
+        properties["networkSecurityGroup"] = {"id": nsg_id}
+    return {"location": spec.location, "tags": owned_tags(spec, owner, uid), "properties": properties}
+
+
+def nic_nsg_id(nic: Mapping[str, Any] | None) -> str | None:
+    ref = ((nic or {}).get("properties") or {}).get("networkSecurityGroup") or {}
+    return str(ref["id"]) if ref.get("id") else None
+
+
+@dataclass(frozen=True)
+class VmInputs:
+    """What the VM body needs besides the spec, resolved by I/O beforehand (never logged: holds secrets)."""
+
+    nic_id: str
+    admin_password: str | None = field(default=None, repr=False)
+    custom_data: str | None = field(default=None, repr=False)  #: base64, as ARM wants it
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def image_reference(spec: VirtualMachineSpec) -> dict[str, Any]:
+    if spec.image.id:
+        return {"id": spec.image.id}
+    m = spec.image.marketplace
+    assert m is not None
+    return {"publisher": m.publisher, "offer": m.offer, "sku": m.sku, "version": m.version}
+
+
+def os_disk_body(spec: VirtualMachineSpec) -> dict[str, Any]:
+    disk: dict[str, Any] = {
+        "createOption": "FromImage",
+        "caching": spec.os_disk.caching,
+        "deleteOption": "Delete" if spec.os_disk.delete_with_vm else "Detach",
+        "managedDisk": {"storageAccountType": spec.os_disk.storage_account_type},
+    }
+    if spec.os_disk.size_gb:
+        disk["diskSizeGB"] = spec.os_disk.size_gb
+    return disk
+
+
+def new_data_disk_body(disk: DataDiskSpec) -> dict[str, Any]:
     return {
-        "location": spec.location,
-        "tags": owned_tags(spec, owner),
-        "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": ip_config}]},
+        "lun": disk.lun,
+        "createOption": "Empty",
+        "diskSizeGB": disk.size_gb,
+        "caching": disk.caching,
+        "deleteOption": "Delete" if disk.delete_with_vm else "Detach",
+        "managedDisk": {"storageAccountType": disk.storage_account_type},
     }
 
 
-def vm_body(spec: VirtualMachineSpec, owner: str, nic_id: str) -> dict[str, Any]:
+def os_profile(spec: VirtualMachineSpec, inputs: VmInputs) -> dict[str, Any]:
     user = spec.admin_username
-    return {
-        "location": spec.location,
-        "tags": owned_tags(spec, owner),
-        "properties": {
-            "hardwareProfile": {"vmSize": spec.size},
-            "storageProfile": {
-                "imageReference": {
-                    "publisher": spec.image.publisher,
-                    "offer": spec.image.offer,
-                    "sku": spec.image.sku,
-                    "version": spec.image.version,
-                },
-                "osDisk": {
-                    "createOption": "FromImage",
-                    "deleteOption": "Delete",
-                    "managedDisk": {"storageAccountType": "Standard_LRS"},
-                },
-            },
-            "osProfile": {
-                "computerName": spec.azure_name[:64],
-                "adminUsername": user,
-                "linuxConfiguration": {
-                    "disablePasswordAuthentication": True,
-                    "ssh": {
-                        "publicKeys": [
-                            {"path": f"/home/{user}/.ssh/authorized_keys", "keyData": key}
-                            for key in spec.ssh_public_keys
-                        ]
-                    },
-                },
-            },
-            "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"primary": True}}]},
+    profile: dict[str, Any] = {"computerName": spec.azure_name[:15 if spec.os_type == "Windows" else 64],
+                               "adminUsername": user}
+    if inputs.admin_password:
+        profile["adminPassword"] = inputs.admin_password
+    if inputs.custom_data:
+        profile["customData"] = inputs.custom_data
+    if spec.os_type == "Windows":
+        profile["windowsConfiguration"] = {"provisionVMAgent": True, "enableAutomaticUpdates": True}
+    else:
+        linux: dict[str, Any] = {"disablePasswordAuthentication": not inputs.admin_password}
+        if spec.ssh_public_keys:
+            linux["ssh"] = {"publicKeys": [{"path": f"/home/{user}/.ssh/authorized_keys", "keyData": key}
+                                           for key in spec.ssh_public_keys]}
+        profile["linuxConfiguration"] = linux
+    return profile
+
+
+def vm_body(spec: VirtualMachineSpec, owner: str, inputs: VmInputs | str, uid: str | None = None) -> dict[str, Any]:
+    if isinstance(inputs, str):
+        inputs = VmInputs(nic_id=inputs)
+    properties: dict[str, Any] = {
+        "hardwareProfile": {"vmSize": spec.size},
+        "storageProfile": {
+            "imageReference": image_reference(spec),
+            "osDisk": os_disk_body(spec),
+            "dataDisks": [new_data_disk_body(d) for d in spec.data_disks],
         },
+        "osProfile": os_profile(spec, inputs),
+        "networkProfile": {"networkInterfaces": [{"id": inputs.nic_id, "properties": {"primary": True}}]},
     }
+    if spec.user_data:
+        properties["userData"] = b64(spec.user_data)
+    if spec.availability_set:
+        properties["availabilitySet"] = {"id": availability_set_id(spec)}
+    if spec.priority == "Spot":
+        properties["priority"] = "Spot"
+        properties["evictionPolicy"] = spec.eviction_policy
+        properties["billingProfile"] = {"maxPrice": spec.max_price}
+    body: dict[str, Any] = {"location": spec.location, "tags": owned_tags(spec, owner, uid), "properties": properties}
+    if spec.zone:
+        body["zones"] = [spec.zone]
+    return body
 
 
 # ---- observed -> diff ----------------------------------------------------------------------------------------
@@ -147,46 +291,169 @@ class VmDiff:
     patch: dict[str, Any] = field(default_factory=dict)  #: a PATCH body for what can change in place
     drifted: tuple[str, ...] = ()  #: spec paths that differ and can be corrected in place
     immutable: tuple[str, ...] = ()  #: spec paths that differ but Azure cannot change on an existing VM
+    rejected: tuple[str, ...] = ()  #: changes Azure refuses outright (e.g. shrinking a disk), with the reason
+    detached_luns: tuple[int, ...] = ()  #: data disks the PATCH detaches (the disks themselves are kept)
 
     @property
     def empty(self) -> bool:
-        return not self.patch and not self.immutable
+        return not self.patch and not self.immutable and not self.rejected
 
 
-def diff_vm(spec: VirtualMachineSpec, owner: str, observed: Mapping[str, Any]) -> VmDiff:
+def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
+    return any(path == i or path.startswith(i + ".") or path.startswith(i + "[") for i in ignore)
+
+
+def _desired_tags(spec: VirtualMachineSpec, owner: str, uid: str | None, observed: Mapping[str, str],
+                  ignore: tuple[str, ...]) -> dict[str, str]:
+    desired = owned_tags(spec, owner, uid)
+    if _ignored("spec.tags", ignore):
+        return {**observed, **{k: v for k, v in desired.items() if k not in spec.tags}}
+    for key, value in observed.items():
+        if _ignored(f"spec.tags.{key}", ignore):
+            desired[key] = value
+    return desired
+
+
+def diff_vm(spec: VirtualMachineSpec, owner: str, observed: Mapping[str, Any], uid: str | None = None) -> VmDiff:
     props = observed.get("properties") or {}
+    ignore = tuple(f if f.startswith("spec.") else f"spec.{f}" for f in spec.policies.ignore_drift_fields)
     patch: dict[str, Any] = {}
     drifted: list[str] = []
     immutable: list[str] = []
+    rejected: list[str] = []
+
+    def changeable(path: str) -> bool:
+        return not _ignored(path, ignore)
 
     observed_size = (props.get("hardwareProfile") or {}).get("vmSize")
-    if observed_size is not None and str(observed_size).lower() != spec.size.lower():
+    if changeable("spec.size") and observed_size is not None and str(observed_size).lower() != spec.size.lower():
         patch.setdefault("properties", {})["hardwareProfile"] = {"vmSize": spec.size}
         drifted.append("spec.size")
 
-    desired_tags = owned_tags(spec, owner)
-    if dict(observed.get("tags") or {}) != desired_tags:
+    observed_tags = dict(observed.get("tags") or {})
+    desired_tags = _desired_tags(spec, owner, uid, observed_tags, ignore)
+    if observed_tags != desired_tags:
         patch["tags"] = desired_tags
         drifted.append("spec.tags")
 
-    image = (props.get("storageProfile") or {}).get("imageReference") or {}
-    for key in ("publisher", "offer", "sku"):
-        if image.get(key) is not None and str(image[key]).lower() != getattr(spec.image, key).lower():
-            immutable.append(f"spec.image.marketplace.{key}")
-    if spec.image.version != "latest" and image.get("version") not in (None, spec.image.version):
-        immutable.append("spec.image.marketplace.version")
+    storage = props.get("storageProfile") or {}
+    image = storage.get("imageReference") or {}
+    if spec.image.marketplace is not None:
+        if image.get("id"):
+            immutable.append("spec.image")
+        for key in ("publisher", "offer", "sku"):
+            if image.get(key) is not None and str(image[key]).lower() != getattr(spec.image.marketplace, key).lower():
+                immutable.append(f"spec.image.marketplace.{key}")
+        version = spec.image.marketplace.version
+        if version != "latest" and image.get("version") not in (None, version):
+            immutable.append("spec.image.marketplace.version")
+    elif image.get("id") is not None and str(image["id"]).lower() != str(spec.image.id).lower():
+        immutable.append("spec.image.id")
 
-    os_profile = props.get("osProfile") or {}
-    if os_profile.get("adminUsername") not in (None, spec.admin_username):
+    os_disk = storage.get("osDisk") or {}
+    observed_os_size = os_disk.get("diskSizeGB")
+    if spec.os_disk.size_gb and observed_os_size and changeable("spec.osDisk.sizeGB"):
+        if spec.os_disk.size_gb > observed_os_size:
+            patch.setdefault("properties", {}).setdefault("storageProfile", {})["osDisk"] = {
+                "diskSizeGB": spec.os_disk.size_gb}
+            drifted.append("spec.osDisk.sizeGB")
+        elif spec.os_disk.size_gb < observed_os_size:
+            rejected.append(f"spec.osDisk.sizeGB: {spec.os_disk.size_gb} GB is smaller than the OS disk in Azure "
+                            f"({observed_os_size} GB); managed disks cannot shrink")
+    observed_os_type = (os_disk.get("managedDisk") or {}).get("storageAccountType")
+    if observed_os_type and observed_os_type != spec.os_disk.storage_account_type:
+        immutable.append("spec.osDisk.storageAccountType")
+
+    data_patch, data_drift, data_rejected, data_immutable, detached = _diff_data_disks(
+        spec, storage.get("dataDisks") or [], ignore)
+    if data_patch is not None:
+        patch.setdefault("properties", {}).setdefault("storageProfile", {})["dataDisks"] = data_patch
+        drifted.extend(data_drift)
+    rejected.extend(data_rejected)
+    immutable.extend(data_immutable)
+
+    if spec.user_data is not None and "userData" in props and changeable("spec.userData"):
+        if props.get("userData") != b64(spec.user_data):
+            patch.setdefault("properties", {})["userData"] = b64(spec.user_data)
+            drifted.append("spec.userData")
+
+    os_profile_observed = props.get("osProfile") or {}
+    if os_profile_observed.get("adminUsername") not in (None, spec.admin_username):
         immutable.append("spec.adminUsername")
     observed_keys = [
         k.get("keyData", "").strip()
-        for k in ((os_profile.get("linuxConfiguration") or {}).get("ssh") or {}).get("publicKeys") or []
+        for k in ((os_profile_observed.get("linuxConfiguration") or {}).get("ssh") or {}).get("publicKeys") or []
     ]
     if observed_keys and sorted(observed_keys) != sorted(spec.ssh_public_keys):
         immutable.append("spec.sshPublicKeys")
 
-    return VmDiff(patch=patch, drifted=tuple(drifted), immutable=tuple(immutable))
+    zones = observed.get("zones") or []
+    if (zones[0] if zones else None) != spec.zone and (zones or spec.zone):
+        immutable.append("spec.zone")
+    observed_avset = ((props.get("availabilitySet") or {}).get("id") or "").lower()
+    if observed_avset != (availability_set_id(spec) or "").lower():
+        immutable.append("spec.availabilitySet")
+    if (props.get("priority") or "Regular") != spec.priority:
+        immutable.append("spec.priority")
+    elif spec.priority == "Spot":
+        if props.get("evictionPolicy") and props["evictionPolicy"] != spec.eviction_policy:
+            immutable.append("spec.evictionPolicy")
+        observed_price = (props.get("billingProfile") or {}).get("maxPrice")
+        if observed_price is not None and float(observed_price) != spec.max_price and changeable("spec.maxPrice"):
+            patch.setdefault("properties", {})["billingProfile"] = {"maxPrice": spec.max_price}
+            drifted.append("spec.maxPrice")
+
+    return VmDiff(patch=patch, drifted=tuple(drifted), immutable=tuple(immutable), rejected=tuple(rejected),
+                  detached_luns=tuple(detached))
+
+
+def _diff_data_disks(
+    spec: VirtualMachineSpec, observed: list[Mapping[str, Any]], ignore: tuple[str, ...]
+) -> tuple[list[dict[str, Any]] | None, list[str], list[str], list[str], list[int]]:
+    """The full dataDisks list for a PATCH (None when nothing changes), plus drift, refusals and detaches."""
+    if _ignored("spec.dataDisks", ignore):
+        return None, [], [], [], []
+    by_lun = {int(d["lun"]): d for d in observed if d.get("lun") is not None}
+    desired = {d.lun: d for d in spec.data_disks}
+    result: list[dict[str, Any]] = []
+    drift: list[str] = []
+    rejected: list[str] = []
+    immutable: list[str] = []
+    for lun in sorted(set(by_lun) | set(desired)):
+        have, want = by_lun.get(lun), desired.get(lun)
+        if want is None:
+            drift.append(f"spec.dataDisks[lun={lun}] (detach)")
+            continue
+        if have is None:
+            result.append(new_data_disk_body(want))
+            drift.append(f"spec.dataDisks[lun={lun}] (attach new)")
+            continue
+        existing = {
+            "lun": lun,
+            "name": have.get("name"),
+            "createOption": "Attach",
+            "caching": have.get("caching") or want.caching,
+            "deleteOption": have.get("deleteOption") or ("Delete" if want.delete_with_vm else "Detach"),
+            "diskSizeGB": have.get("diskSizeGB"),
+            "managedDisk": {k: v for k, v in (have.get("managedDisk") or {}).items()
+                            if k in ("id", "storageAccountType")},
+        }
+        size = have.get("diskSizeGB")
+        if size and want.size_gb > size:
+            existing["diskSizeGB"] = want.size_gb
+            drift.append(f"spec.dataDisks[lun={lun}].sizeGB")
+        elif size and want.size_gb < size:
+            rejected.append(f"spec.dataDisks[lun={lun}].sizeGB: {want.size_gb} GB is smaller than the disk in "
+                            f"Azure ({size} GB); managed disks cannot shrink")
+        observed_type = (have.get("managedDisk") or {}).get("storageAccountType")
+        if observed_type and observed_type != want.storage_account_type:
+            immutable.append(f"spec.dataDisks[lun={lun}].storageAccountType")
+        if have.get("caching") and have["caching"] != want.caching:
+            existing["caching"] = want.caching
+            drift.append(f"spec.dataDisks[lun={lun}].caching")
+        result.append(existing)
+    detached = [lun for lun in by_lun if lun not in desired]
+    return (result if drift else None), drift, rejected, immutable, detached
 
 
 def power_state(instance_view: Mapping[str, Any] | None) -> str | None:

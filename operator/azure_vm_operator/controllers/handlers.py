@@ -54,7 +54,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     kube = KubeClient(memo.get("kube_configuration") or load_configuration(config.kubeconfig))
     memo["kube"] = kube
     memo["azure"] = AzureClients(config, credential=memo.get("azure_credential"))
-    memo["vm_controller"] = VirtualMachineController(config, memo["azure"], StatusReporter(kube))
+    memo["vm_controller"] = VirtualMachineController(config, memo["azure"], StatusReporter(kube), kube)
     memo["locks"] = {}
     if config.metrics_port is not None and not memo.get("metrics_started"):
         metrics.serve(config.metrics_port, config.metrics_host)

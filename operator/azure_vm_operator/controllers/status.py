@@ -65,7 +65,10 @@ class StatusReporter:
         status: dict[str, Any] = {**(fields or {}), "conditions": after, "observedGeneration": ref.generation}
         await self.kube.patch_status(ref.plural, ref.namespace, ref.name, status)
         self._last_conditions[key] = after
+        known = {c.get("type") for c in before}
         for changed in cond.changed_conditions(before, after):
+            if changed["type"] == "Drifted" and changed["status"] == "False" and changed["type"] not in known:
+                continue  # "no drift" on the first observation is not news
             self._emit_event(ref, changed)
         return after
 
@@ -77,10 +80,14 @@ class StatusReporter:
         )
         if condition["type"] == cond.RECONCILING:
             return  # Reconciling flips on every change; Ready/Stalled events already tell the story
-        message = f"{condition['type']}={condition['status']}: {condition['message']}"[:1024]
+        bad = bad or (condition["type"] == "Drifted" and condition["status"] == "True")
+        message = f"{condition['type']}={condition['status']}: {condition['message']}"
+        self.event(ref, "Warning" if bad else "Normal", condition["reason"], message)
+
+    def event(self, ref: ResourceRef, type_: str, reason: str, message: str) -> None:
         try:
-            kopf.event(dict(ref.body), type="Warning" if bad else "Normal", reason=condition["reason"], message=message)
-        except Exception:  # noqa: BLE001 - an event is best effort; the status carries the same information
+            kopf.event(dict(ref.body), type=type_, reason=reason, message=message[:1024])
+        except Exception:  # noqa: BLE001 - an event is best effort
             logger.debug("could not post an event for %s/%s", ref.namespace, ref.name, exc_info=True)
 
     def forget(self, ref: ResourceRef) -> None:

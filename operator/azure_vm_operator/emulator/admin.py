@@ -118,6 +118,31 @@ class AdminClient:
     async def set_latency_scale(self, scale: float) -> None:
         await self._request("PUT", "config", {"latency_scale": scale})
 
+    async def config(self) -> dict[str, Any]:
+        """``{"latency_scale", "throttling", "throttle_scale"}``."""
+        return dict(await self._request("GET", "config"))
+
+    async def configure(
+        self, *, latency_scale: float | None = None, throttling: bool | None = None, throttle_scale: float | None = None
+    ) -> dict[str, Any]:
+        """Change the given settings at run time (a new ``throttle_scale`` refills every bucket); returns the config."""
+        body: dict[str, Any] = {}
+        if latency_scale is not None:
+            body["latency_scale"] = latency_scale
+        if throttling is not None:
+            body["throttling"] = throttling
+        if throttle_scale is not None:
+            body["throttle_scale"] = throttle_scale
+        return dict(await self._request("PUT", "config", body))
+
+    async def set_throttling(self, enabled: bool, scale: float | None = None) -> dict[str, Any]:
+        return await self.configure(throttling=enabled, throttle_scale=scale)
+
+    async def throttling(self) -> dict[str, Any]:
+        """``{"enabled", "scale", "buckets": [{"policy", "scope", "subscription", "principal"|"resource_id",
+        "tokens", "capacity", "refill_per_second"}]}`` with levels refilled to now."""
+        return dict(await self._request("GET", "throttling"))
+
     async def health(self) -> bool:
         return bool((await self._request("GET", "health"))["status"] == "ok")
 

@@ -49,6 +49,7 @@ class AdminApi:
         router.add_get("/_admin/resources", self.list_resources)
         router.add_get("/_admin/config", self.get_config)
         router.add_put("/_admin/config", self.put_config)
+        router.add_get("/_admin/throttling", self.get_throttling)
 
     async def health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok"})
@@ -113,7 +114,11 @@ class AdminApi:
         return _json({"resources": resources})
 
     async def get_config(self, request: web.Request) -> web.Response:
-        return _json({"latency_scale": self.emulator.latency_scale, "throttling": self.emulator.throttling})
+        return _json({
+            "latency_scale": self.emulator.latency_scale,
+            "throttling": self.emulator.throttling,
+            "throttle_scale": self.emulator.throttle_scale,
+        })
 
     async def put_config(self, request: web.Request) -> web.Response:
         try:
@@ -123,6 +128,18 @@ class AdminApi:
                 if scale < 0:
                     raise ValueError("latency_scale must be >= 0")
                 self.emulator.latency_scale = scale
+            if "throttling" in body:
+                if not isinstance(body["throttling"], bool):
+                    raise ValueError("throttling must be true or false")
+                self.emulator.throttling = body["throttling"]
+            if "throttle_scale" in body:
+                throttle_scale = float(body["throttle_scale"])
+                if not throttle_scale > 0:
+                    raise ValueError("throttle_scale must be > 0")
+                self.emulator.throttle_scale = throttle_scale
         except (ValueError, TypeError) as exc:
             return _bad_request(str(exc))
         return await self.get_config(request)
+
+    async def get_throttling(self, request: web.Request) -> web.Response:
+        return _json(self.emulator.throttle.snapshot())

@@ -31,6 +31,7 @@ from .providers.resources import ResourcesProvider
 from .routing import Call, Reply, Router
 from .services import Services
 from .store import Store
+from .throttle import Throttler
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,11 @@ class Emulator:
         memory and puts the CA in a temporary directory.
     :param latency_scale: multiplier of the realistic operation latencies (VM create ~30 s, ...); ``0`` makes every
         long-running operation complete on its first poll.
-    :param throttling: accepted and currently ignored: ARM/Compute throttling will be a request policy
-        (see :mod:`.policies`).
+    :param throttling: enforce ARM/Compute/Network throttling (token buckets, see :mod:`.throttle`); may be
+        changed at run time (``emulator.throttling = ...``).
     :param page_size: items per page of list responses (``nextLink`` paging).
     :param fault_seed: seed of the random generator used by probabilistic faults.
+    :param throttle_scale: multiplier of every throttling bucket size and refill rate.
     """
 
     def __init__(
@@ -62,9 +64,9 @@ class Emulator:
         *,
         page_size: int = 100,
         fault_seed: int | None = None,
+        throttle_scale: float = 1.0,
     ) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else None
-        self.throttling = throttling
         self.store = Store(self.state_dir)
         self.engine = OperationEngine(self.store, latency_scale)
         self.services = Services(self.store, self.engine, page_size)
@@ -76,7 +78,13 @@ class Emulator:
             provider.register(self.router)
         self.faults = FaultInjector(fault_seed)
         self.request_log = RequestLog()
-        self.policies: list[RequestPolicy] = []
+        self.throttle = Throttler(
+            enabled=throttling,
+            scale=throttle_scale,
+            resource_exists=lambda resource_id: self.store.get(resource_id) is not None,
+            operation_resource=lambda operation_id: getattr(self.engine.get(operation_id), "resource_id", None),
+        )
+        self.policies: list[RequestPolicy] = [self.throttle]
         self._runner: web.AppRunner | None = None
         self._temp_dir: str | None = None
         self._url: str | None = None
@@ -102,6 +110,22 @@ class Emulator:
         if self._port is None:
             raise RuntimeError("the emulator is not started")
         return self._port
+
+    @property
+    def throttling(self) -> bool:
+        return self.throttle.enabled
+
+    @throttling.setter
+    def throttling(self, value: bool) -> None:
+        self.throttle.enabled = bool(value)
+
+    @property
+    def throttle_scale(self) -> float:
+        return self.throttle.scale
+
+    @throttle_scale.setter
+    def throttle_scale(self, value: float) -> None:
+        self.throttle.scale = value
 
     @property
     def latency_scale(self) -> float:
@@ -190,7 +214,7 @@ class Emulator:
         if auth.is_identity_path(request.path):
             return await self._identity(request, base_url)
         try:
-            call, route_resource = await self._prepare(request, base_url, lro_failure, entry)
+            call, route_resource, policy_request = await self._prepare(request, base_url, lro_failure, entry)
         except ArmError as exc:
             return _error_response(exc, request)
         reply = self._run(call)
@@ -201,12 +225,12 @@ class Emulator:
         await self.store.flush()
         headers = dict(reply.headers)
         for policy in self.policies:
-            headers.update(policy.response_headers(self._policy_request(call, entry)))
+            headers.update(policy.response_headers(policy_request))
         return _json_response(reply.status, reply.body, headers, request)
 
     async def _prepare(
         self, request: web.Request, base_url: str, lro_failure: dict[str, Any] | None, entry: Any
-    ) -> tuple[Call, str | None]:
+    ) -> tuple[Call, str | None, PolicyRequest]:
         auth.require_bearer(request.headers.get("Authorization"))
         api_version = request.query.get("api-version")
         if not api_version:
@@ -232,13 +256,18 @@ class Emulator:
             action=route.action,
             lro_failure=lro_failure,
         )
+        policy_request = self._policy_request(call, entry)
         for policy in self.policies:
-            rejection = policy.admit(self._policy_request(call, entry))
+            rejection = policy.admit(policy_request)
+            entry.policy = policy_request.state.get("policy", entry.policy)
             if rejection is not None:
+                error = (rejection.body or {}).get("error", {})
                 raise ArmError(
                     rejection.status,
-                    str((rejection.body or {}).get("error", {}).get("code", "TooManyRequests")),
-                    str((rejection.body or {}).get("error", {}).get("message", "Throttled.")),
+                    str(error.get("code", "TooManyRequests")),
+                    str(error.get("message", "Throttled.")),
+                    target=error.get("target"),
+                    details=error.get("details"),
                     headers=rejection.headers,
                 )
         if request.method in ("PUT", "PATCH", "POST") and request.can_read_body:
@@ -251,7 +280,7 @@ class Emulator:
                 if request.method in ("PUT", "PATCH") and not isinstance(call.body, dict):
                     raise invalid_request_content("the request body must be a JSON object")
         call.handler = route.handler
-        return call, route.resource_id
+        return call, route.resource_id, policy_request
 
     def _run(self, call: Call) -> Reply:
         """Settle due operations, then run the handler; synchronous, hence atomic w.r.t. other requests."""

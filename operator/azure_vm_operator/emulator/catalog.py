@@ -84,6 +84,11 @@ class PlatformImage:
     def urn(self, version: str) -> str:
         return f"{self.publisher}:{self.offer}:{self.sku}:{version}"
 
+    @property
+    def os_disk_size_gb(self) -> int:
+        """Size of the image's OS disk: the minimum ``osDisk.diskSizeGB`` of a VM created from it."""
+        return 127 if self.os_type == "Windows" else 30
+
 
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
@@ -125,3 +130,52 @@ _IMAGES = {(i.publisher.lower(), i.offer.lower(), i.sku.lower()): i for i in PLA
 
 def find_image(publisher: str | None, offer: str | None, sku: str | None) -> PlatformImage | None:
     return _IMAGES.get(((publisher or "").lower(), (offer or "").lower(), (sku or "").lower()))
+
+
+# regions, zones and disk types ------------------------------------------------------------------------------------
+
+#: Regions with availability zones (what the emulator offers); every other region has none.
+ZONAL_REGIONS: dict[str, tuple[str, ...]] = {
+    region: ("1", "2", "3")
+    for region in (
+        "westeurope", "northeurope", "eastus", "eastus2", "westus2", "westus3", "centralus", "southcentralus",
+        "uksouth", "francecentral", "germanywestcentral", "swedencentral", "japaneast", "australiaeast",
+        "southeastasia",
+    )
+}
+
+
+def region_zones(location: str | None) -> tuple[str, ...]:
+    """The availability zones of a region (``()`` when it has none)."""
+    return ZONAL_REGIONS.get((location or "").replace(" ", "").lower(), ())
+
+
+#: Managed disk SKUs (``managedDisk.storageAccountType``) and their tier.
+DISK_SKUS: dict[str, str] = {
+    "Standard_LRS": "Standard",
+    "StandardSSD_LRS": "Standard",
+    "StandardSSD_ZRS": "Standard",
+    "Premium_LRS": "Premium",
+    "Premium_ZRS": "Premium",
+    "PremiumV2_LRS": "Premium",
+    "UltraSSD_LRS": "Ultra",
+}
+#: SKUs that need a premium-storage capable size (the ``s`` in ``Standard_D2s_v5``).
+PREMIUM_DISK_SKUS = frozenset({"Premium_LRS", "Premium_ZRS", "PremiumV2_LRS", "UltraSSD_LRS"})
+#: SKUs that cannot hold an OS disk.
+DATA_ONLY_DISK_SKUS = frozenset({"PremiumV2_LRS", "UltraSSD_LRS"})
+
+
+def canonical_disk_sku(name: str | None) -> str | None:
+    """The canonical spelling of a disk SKU (case-insensitive), or None if unknown."""
+    lowered = (name or "").lower()
+    return next((sku for sku in DISK_SKUS if sku.lower() == lowered), None)
+
+
+_PREMIUM_TIERS = ((4, "P1"), (8, "P2"), (16, "P3"), (32, "P4"), (64, "P6"), (128, "P10"), (256, "P15"), (512, "P20"),
+                  (1024, "P30"), (2048, "P40"), (4096, "P50"), (8192, "P60"), (16384, "P70"))
+
+
+def premium_tier(size_gb: int) -> str:
+    """The performance tier of a Premium SSD of that size (``P4`` for 32 GiB, ...)."""
+    return next((tier for limit, tier in _PREMIUM_TIERS if size_gb <= limit), "P80")

@@ -26,14 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--throttling",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="enforce ARM/Compute throttling (accepted; not implemented yet)",
+        default=True,
+        help="enforce ARM/Compute/Network throttling with Azure's token buckets (default on)",
+    )
+    parser.add_argument(
+        "--throttle-scale",
+        type=float,
+        default=1.0,
+        help="multiplier of every throttling bucket size and refill rate (default 1.0 = Azure's limits)",
     )
     return parser
 
 
 async def serve(args: argparse.Namespace) -> None:
-    emulator = Emulator(state_dir=args.state_dir, latency_scale=args.latency_scale, throttling=args.throttling)
+    emulator = Emulator(state_dir=args.state_dir, latency_scale=args.latency_scale, throttling=args.throttling,
+                        throttle_scale=args.throttle_scale)
     await emulator.start(host=args.host, port=args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -136,6 +136,7 @@ class LogEntry:
     resource_id: str | None = None
     fault: str | None = None
     duration_ms: float | None = None
+    policy: str | None = None  #: throttling policy charged (or that rejected the request), e.g. ``Microsoft.Compute/PutVM``
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

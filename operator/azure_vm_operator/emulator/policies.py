@@ -2,13 +2,13 @@
 
 A policy sees every authenticated ARM request after routing and before its handler. It may reject it (e.g. with
 429 + ``Retry-After`` in the ARM throttle shape) and may add response headers (e.g.
-``x-ms-ratelimit-remaining-subscription-reads``). None is installed yet.
+``x-ms-ratelimit-remaining-subscription-reads``). The throttling policy is :mod:`.throttle`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from .routing import Reply
 
@@ -21,6 +21,9 @@ class PolicyRequest:
     operation: str
     resource_id: str | None
     principal: str
+    #: Per-request scratch space, kept from ``admit`` to ``response_headers`` (one object per request);
+    #: ``state["policy"]`` is logged as the request's ``policy``.
+    state: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class RequestPolicy(Protocol):

@@ -77,6 +77,10 @@ class NetworkProvider:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.store = services.store
+        #: Other holders of private IPs (scale set instances, load balancer frontends): subnet id -> addresses.
+        self.private_ip_users: list[Callable[[str], set[str]]] = []
+        #: Extra checks of a NIC ip configuration ``(properties, nic id)`` (e.g. load balancer pool references).
+        self.ip_configuration_checks: list[Callable[[dict[str, Any], str], None]] = []
 
     # registration ---------------------------------------------------------------------------------------------
 
@@ -562,6 +566,8 @@ class NetworkProvider:
             name = config.get("name") or f"ipconfig{index + 1}"
             config_id = f"{resource_id}/ipConfigurations/{name}"
             config_props = copy.deepcopy(config.get("properties") or {})
+            for check in self.ip_configuration_checks:
+                check(config_props, resource_id)
             subnet_id = _ref_id(config_props.get("subnet")) or primary_subnet
             if subnet_id is None:
                 raise bad_request(
@@ -658,7 +664,23 @@ class NetworkProvider:
                 config_subnet = _ref_id(config["properties"].get("subnet"))
                 if config_subnet and config_subnet.lower() == subnet_id.lower():
                     used.add(config["properties"]["privateIPAddress"])
+        for users in self.private_ip_users:
+            used |= users(subnet_id)
         return used
+
+    def allocate_private_ip(self, subnet_id: str, referencing: str, taken: set[str] | None = None) -> tuple[str, str]:
+        """``(canonical subnet id, free address)`` in an existing subnet, avoiding every holder and ``taken``."""
+        _, subnet = self._resolve_subnet(subnet_id, referencing)
+        used = self._used_private_ips(subnet["id"], exclude_nic="") | (taken or set())
+        return subnet["id"], _allocate_private_ip(subnet_prefixes(subnet)[0], used, subnet["id"])
+
+    def require_subnet(self, subnet_id: str, referencing: str) -> str:
+        """The canonical id of an existing subnet (400 ``InvalidResourceReference`` otherwise)."""
+        return self._resolve_subnet(subnet_id, referencing)[1]["id"]
+
+    def link_reference(self, target: str, kind: str, ref: str, *, add: bool) -> None:
+        """Record (or drop) ``ref`` on ``target``: kind ``subnet`` (its ipConfigurations) or ``pip`` (ipConfiguration)."""
+        self._apply_link(target, kind, ref, add=add)
 
     def _check_static_ip(self, address: str, prefix: Network, used: set[str], subnet_id: str) -> str:
         try:

@@ -404,9 +404,38 @@ class CompiledSchema:
 
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
         causes = list(_schema_causes(self.validator.iter_errors(obj)))
+        self._check_list_types(obj, self.schema, "", causes)
         if not causes and self.rules:
             self._eval_rules(obj, old if old is not None else _MISSING, self.schema, "", causes)
         return causes
+
+    def _check_list_types(self, value: Any, node: Schema, path: str, causes: list[Cause]) -> None:
+        """x-kubernetes-list-type set/map: duplicates are rejected ("Duplicate value"), as kube-apiserver does."""
+        if isinstance(value, dict):
+            props = node.get("properties") or {}
+            addl = node.get("additionalProperties")
+            for key, sub_value in value.items():
+                sub = props.get(key) or (addl if isinstance(addl, dict) else None)
+                if sub is not None:
+                    self._check_list_types(sub_value, sub, f"{path}.{key}" if path else key, causes)
+        elif isinstance(value, list):
+            list_type = node.get("x-kubernetes-list-type")
+            keys = node.get("x-kubernetes-list-map-keys") or []
+            seen: set[str] = set()
+            for i, item in enumerate(value):
+                if list_type == "set":
+                    identity = json.dumps(item, sort_keys=True)
+                elif list_type == "map" and isinstance(item, dict):
+                    identity = json.dumps({k: item.get(k) for k in keys}, sort_keys=True)
+                else:
+                    identity = None
+                if identity is not None:
+                    if identity in seen:
+                        causes.append({"reason": "FieldValueDuplicate", "field": f"{path}[{i}]",
+                                       "message": f"Duplicate value: {identity}"})
+                    seen.add(identity)
+                if isinstance(node.get("items"), dict):
+                    self._check_list_types(item, node["items"], f"{path}[{i}]", causes)
 
     def _eval_rules(self, value: Any, old: Any, node: Schema, path: str, causes: list[Cause]) -> None:
         if value is None or value is _MISSING:
