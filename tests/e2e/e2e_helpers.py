@@ -88,3 +88,43 @@ class Cluster:
     def events(self, name: str, namespace: str = "default") -> list[Any]:
         return [e for e in self.core.list_namespaced_event(namespace).items
                 if e.involved_object and e.involved_object.name == name]
+
+
+def create_azure_vm(env: Any, name: str, resource_group: str = "e2e-rg", tags: dict[str, str] | None = None,
+                    size: str = "Standard_B2s") -> dict[str, Any]:
+    """A VM made directly through the Azure SDK, the way a VM made outside Kubernetes exists (brownfield)."""
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    resources = env.azure_client(ResourceManagementClient)
+    network = env.azure_client(NetworkManagementClient)
+    compute = env.azure_client(ComputeManagementClient)
+    resources.resource_groups.create_or_update(resource_group, {"location": "westeurope"})
+    vnet = network.virtual_networks.begin_create_or_update(resource_group, "brownfield-vnet", {
+        "location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.50.0.0/16"]},
+                                                 "subnets": [{"name": "s", "properties": {"addressPrefix": "10.50.0.0/24"}}]},
+    }).result().as_dict()
+    nic = network.network_interfaces.begin_create_or_update(resource_group, f"{name}-byhand-nic", {
+        "location": "westeurope", "properties": {"ipConfigurations": [{"name": "c", "properties": {
+            "subnet": {"id": vnet["properties"]["subnets"][0]["id"]}}}]},
+    }).result().as_dict()
+    return compute.virtual_machines.begin_create_or_update(resource_group, name, {
+        "location": "westeurope", "tags": tags or {},
+        "properties": {
+            "hardwareProfile": {"vmSize": size},
+            "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
+                                                  "sku": "22_04-lts-gen2", "version": "latest"}},
+            "osProfile": {"computerName": name, "adminUsername": "azureuser", "linuxConfiguration": {
+                "disablePasswordAuthentication": True,
+                "ssh": {"publicKeys": [{"path": "/home/azureuser/.ssh/authorized_keys", "keyData": SSH_KEY}]}}},
+            "networkProfile": {"networkInterfaces": [{"id": nic["id"]}]},
+        },
+    }).result().as_dict()
+
+
+def arm_calls(env: Any, name: str, methods: tuple[str, ...] = ("PUT", "PATCH", "POST", "DELETE")) -> list[dict]:
+    """Requests the emulator logged for one VM (its path or its actions), by method."""
+    suffix = f"/virtualmachines/{name.lower()}"
+    return [r for r in env.arm_requests() if r["method"] in methods
+            and (r["path"].lower().endswith(suffix) or f"{suffix}/" in r["path"].lower())]

@@ -57,7 +57,8 @@ async def test_delete_cascades(arm: Arm) -> None:
     await (await arm.compute.virtual_machines.begin_create_or_update("rg-c", "vm1", vm_body(network["nic"].id))).result()
     await arm.resources.resource_groups.create_or_update("rg-keep", {"location": LOCATION})
     listed = [r.name async for r in arm.resources.resources.list_by_resource_group("rg-c")]
-    assert sorted(listed) == ["nic1", "nic1-ip", "vm1", "vnet1"]
+    assert sorted(n for n in listed if "_OsDisk_1_" not in n) == ["nic1", "nic1-ip", "vm1", "vnet1"]
+    assert [n for n in listed if n.startswith("vm1_OsDisk_1_")]  # the OS disk is a resource too, as in ARM
     await (await arm.resources.resource_groups.begin_delete("rg-c")).result()
     assert await arm.resources.resource_groups.check_existence("rg-c") is False
     assert await arm.resources.resource_groups.check_existence("rg-keep") is True

@@ -256,13 +256,10 @@ async def test_nic_delete_option_and_spot_eviction(arm: Arm) -> None:
 async def test_rest_example_create_request_is_accepted(arm: Arm) -> None:
     """The official VirtualMachine_Create_WithSshAuthentication request (placeholders filled in)."""
     import json
-    from pathlib import Path
 
-    example = json.loads(
-        Path("/work/shared/azure-rest-examples/compute/virtualMachines/VirtualMachine_Create_WithSshAuthentication.json").read_text()
-    ) if Path("/work/shared/azure-rest-examples").exists() else None
-    if example is None:
-        pytest.skip("REST examples not available")
+    from test_rest_examples import load
+
+    example = load("compute/virtualMachines/VirtualMachine_Create_WithSshAuthentication.json")
     network = await create_network(arm, "rg")
     body = copy.deepcopy(example["parameters"]["parameters"])
     body["location"] = LOCATION

@@ -115,7 +115,7 @@ def test_image_and_user_changes_cannot_be_applied_in_place():
     ("Stopped", "Running", "power_off"),
     ("Deallocated", "Running", "deallocate"),
     ("Deallocated", "Stopped", "deallocate"),
-    ("Stopped", "Deallocated", None),  # powerOff of a deallocated VM is meaningless; it stays deallocated
+    ("Stopped", "Deallocated", "start"),  # allocated again first; the next pass powers it off
     ("Running", "Starting", None),
     ("Running", None, None),
 ])

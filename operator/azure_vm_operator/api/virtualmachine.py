@@ -46,8 +46,8 @@ class SecretKeyRef:
 @dataclass(frozen=True)
 class OsDiskSpec:
     size_gb: int | None = None
-    storage_account_type: str = "StandardSSD_LRS"
-    caching: str = "ReadWrite"
+    storage_account_type: str | None = None  #: None: StandardSSD_LRS at creation, whatever Azure has afterwards
+    caching: str | None = None  #: None: ReadWrite at creation, whatever Azure has afterwards
     delete_with_vm: bool = True
 
 
@@ -188,9 +188,11 @@ def parse_spec(
     os_disk_raw = spec.get("osDisk") or {}
     os_disk = OsDiskSpec(
         size_gb=int(os_disk_raw["sizeGB"]) if os_disk_raw.get("sizeGB") else None,
-        storage_account_type=_choice(os_disk_raw.get("storageAccountType"), STORAGE_ACCOUNT_TYPES,
-                                     "spec.osDisk.storageAccountType", "StandardSSD_LRS"),
-        caching=_choice(os_disk_raw.get("caching"), CACHING, "spec.osDisk.caching", "ReadWrite"),
+        storage_account_type=_choice(os_disk_raw["storageAccountType"], STORAGE_ACCOUNT_TYPES,
+                                     "spec.osDisk.storageAccountType", "") if os_disk_raw.get("storageAccountType")
+        else None,
+        caching=_choice(os_disk_raw["caching"], CACHING, "spec.osDisk.caching", "") if os_disk_raw.get("caching")
+        else None,
         delete_with_vm=bool(os_disk_raw.get("deleteWithVM", True)),
     )
     data_disks = []

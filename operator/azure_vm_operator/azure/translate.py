@@ -215,9 +215,9 @@ def image_reference(spec: VirtualMachineSpec) -> dict[str, Any]:
 def os_disk_body(spec: VirtualMachineSpec) -> dict[str, Any]:
     disk: dict[str, Any] = {
         "createOption": "FromImage",
-        "caching": spec.os_disk.caching,
+        "caching": spec.os_disk.caching or "ReadWrite",
         "deleteOption": "Delete" if spec.os_disk.delete_with_vm else "Detach",
-        "managedDisk": {"storageAccountType": spec.os_disk.storage_account_type},
+        "managedDisk": {"storageAccountType": spec.os_disk.storage_account_type or "StandardSSD_LRS"},
     }
     if spec.os_disk.size_gb:
         disk["diskSizeGB"] = spec.os_disk.size_gb
@@ -293,10 +293,15 @@ class VmDiff:
     immutable: tuple[str, ...] = ()  #: spec paths that differ but Azure cannot change on an existing VM
     rejected: tuple[str, ...] = ()  #: changes Azure refuses outright (e.g. shrinking a disk), with the reason
     detached_luns: tuple[int, ...] = ()  #: data disks the PATCH detaches (the disks themselves are kept)
+    os_disk_resize: int | None = None  #: a bigger OS disk, which Azure applies only to a deallocated VM
 
     @property
     def empty(self) -> bool:
-        return not self.patch and not self.immutable and not self.rejected
+        return not self.patch and not self.immutable and not self.rejected and self.os_disk_resize is None
+
+
+def os_disk_resize_patch(size_gb: int) -> dict[str, Any]:
+    return {"properties": {"storageProfile": {"osDisk": {"diskSizeGB": size_gb}}}}
 
 
 def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
@@ -321,6 +326,7 @@ def diff_vm(spec: VirtualMachineSpec, owner: str, observed: Mapping[str, Any], u
     drifted: list[str] = []
     immutable: list[str] = []
     rejected: list[str] = []
+    os_disk_resize: int | None = None
 
     def changeable(path: str) -> bool:
         return not _ignored(path, ignore)
@@ -354,14 +360,12 @@ def diff_vm(spec: VirtualMachineSpec, owner: str, observed: Mapping[str, Any], u
     observed_os_size = os_disk.get("diskSizeGB")
     if spec.os_disk.size_gb and observed_os_size and changeable("spec.osDisk.sizeGB"):
         if spec.os_disk.size_gb > observed_os_size:
-            patch.setdefault("properties", {}).setdefault("storageProfile", {})["osDisk"] = {
-                "diskSizeGB": spec.os_disk.size_gb}
-            drifted.append("spec.osDisk.sizeGB")
+            os_disk_resize = spec.os_disk.size_gb  # Azure resizes an OS disk only while the VM is deallocated
         elif spec.os_disk.size_gb < observed_os_size:
             rejected.append(f"spec.osDisk.sizeGB: {spec.os_disk.size_gb} GB is smaller than the OS disk in Azure "
                             f"({observed_os_size} GB); managed disks cannot shrink")
     observed_os_type = (os_disk.get("managedDisk") or {}).get("storageAccountType")
-    if observed_os_type and observed_os_type != spec.os_disk.storage_account_type:
+    if spec.os_disk.storage_account_type and observed_os_type and observed_os_type != spec.os_disk.storage_account_type:
         immutable.append("spec.osDisk.storageAccountType")
 
     data_patch, data_drift, data_rejected, data_immutable, detached = _diff_data_disks(
@@ -404,7 +408,7 @@ def diff_vm(spec: VirtualMachineSpec, owner: str, observed: Mapping[str, Any], u
             drifted.append("spec.maxPrice")
 
     return VmDiff(patch=patch, drifted=tuple(drifted), immutable=tuple(immutable), rejected=tuple(rejected),
-                  detached_luns=tuple(detached))
+                  detached_luns=tuple(detached), os_disk_resize=os_disk_resize)
 
 
 def _diff_data_disks(
@@ -476,6 +480,8 @@ def power_action(desired: str, observed: str | None) -> str | None:
         return "power_off"
     if desired == "Deallocated" and observed in ("Running", "Stopped"):
         return "deallocate"
+    if desired == "Stopped" and observed == "Deallocated":
+        return "start"  # a deallocated VM gets hardware back first; the next pass powers it off
     return None
 
 
@@ -493,6 +499,23 @@ def nic_public_ip_id(nic: Mapping[str, Any] | None) -> str | None:
         if ref.get("id"):
             return str(ref["id"])
     return None
+
+
+def vm_primary_nic_id(vm: Mapping[str, Any] | None) -> str | None:
+    nics = (((vm or {}).get("properties") or {}).get("networkProfile") or {}).get("networkInterfaces") or []
+    primary = next((n for n in nics if (n.get("properties") or {}).get("primary")), nics[0] if nics else None)
+    return str(primary["id"]) if primary and primary.get("id") else None
+
+
+def parse_resource_id(resource_id: str | None) -> tuple[str, str] | None:
+    """(resource group, name) of an ARM resource id, or None."""
+    if not resource_id:
+        return None
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if "resourcegroups" not in lowered:
+        return None
+    return parts[lowered.index("resourcegroups") + 1], parts[-1]
 
 
 def nic_subnet_id(nic: Mapping[str, Any] | None) -> str | None:

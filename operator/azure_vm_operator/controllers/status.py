@@ -78,8 +78,6 @@ class StatusReporter:
             condition["type"] == cond.READY and condition["status"] == "False"
             and condition["reason"] not in ("Creating", "Updating", "Reconciling", "InProgress", "Deleting")
         )
-        if condition["type"] == cond.RECONCILING:
-            return  # Reconciling flips on every change; Ready/Stalled events already tell the story
         bad = bad or (condition["type"] == "Drifted" and condition["status"] == "True")
         message = f"{condition['type']}={condition['status']}: {condition['message']}"
         self.event(ref, "Warning" if bad else "Normal", condition["reason"], message)

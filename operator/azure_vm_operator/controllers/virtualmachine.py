@@ -113,9 +113,16 @@ class VirtualMachineController:
             self._forget(ref)
             return
         owner = self._owner(ref)
+        uid = str(ref.body["metadata"].get("uid") or "")
+
+        def ours(resource: dict[str, Any] | None) -> bool:
+            # Only what carries this resource's tag and that the adoption policy let it manage.
+            return (resource is not None and tr.is_owned_by(resource, owner)
+                    and tr.adoption_verdict(resource, owner, uid, spec.policies.adoption) is None)
+
         try:
             vm = await self._get_vm(az, spec, expand=None)
-            if vm is not None and tr.is_owned_by(vm, owner):
+            if ours(vm):
                 await self.reporter.report(ref, [
                     cond.Condition(cond.READY, False, "Deleting", f"deleting VM {spec.azure_name}"),
                     cond.Condition(cond.RECONCILING, True, "Deleting", f"deleting VM {spec.azure_name}"),
@@ -126,11 +133,11 @@ class VirtualMachineController:
                 logger.info("%s/%s: VM %s is not owned by this resource; leaving it in Azure",
                             ref.namespace, ref.name, spec.azure_name)
             nic = await self._get(az.network.network_interfaces.get(spec.resource_group, tr.nic_name(spec)))
-            if nic is not None and tr.is_owned_by(nic, owner):
+            if ours(nic):
                 metrics.AZURE_OPERATIONS.labels(KIND, "delete_nic").inc()
                 await (await az.network.network_interfaces.begin_delete(spec.resource_group, tr.nic_name(spec))).result()
-            await self._delete_owned_public_ip(az, spec, owner)
-            await self._delete_owned_nsg(az, spec, owner)
+            await self._delete_owned_public_ip(az, spec, owner, ours)
+            await self._delete_owned_nsg(az, spec, owner, ours)
         except AzureError as exc:
             failure = classify(exc)
             await self.reporter.report(ref, [
@@ -157,12 +164,12 @@ class VirtualMachineController:
         uid = str(ref.body["metadata"].get("uid") or "")
         try:
             observed = Observed(vm=await self._get_vm(az, spec))
+            if policy == "Observe":  # reading is harmless: any VM, ours or not, can be observed
+                return await self._observe_only(ref, az, spec, owner, uid, observed)
             if observed.vm is not None:
                 verdict = tr.adoption_verdict(observed.vm, owner, uid, spec.policies.adoption)
                 if verdict is not None:
                     raise Stalled(verdict, self._not_ours_message(spec, observed.vm, owner))
-            if policy == "Observe":
-                return await self._observe_only(ref, az, spec, owner, uid, observed)
 
             state = (observed.vm or {}).get("properties", {}).get("provisioningState")
             if state in IN_PROGRESS_STATES:
@@ -182,6 +189,7 @@ class VirtualMachineController:
             if observed.vm is None:
                 raise InProgress("the VM disappeared while being reconciled")
             await self._ensure_power(ref, az, spec, observed)
+            await self._resize_os_disk(ref, az, spec, owner, uid, observed)
             fields = await self._requested_actions(ref, az, spec, observed)
         except AzureError as exc:
             failure = classify(exc)
@@ -225,10 +233,13 @@ class VirtualMachineController:
                 cond.Condition(cond.STALLED, False, "Observing", ""),
             ], {"printableStatus": "Observing", "lastObservedTime": cond.now_rfc3339()})
             return False
-        observed.nic = await self._get(az.network.network_interfaces.get(spec.resource_group, tr.nic_name(spec)))
-        if spec.network.public_ip:
-            observed.public_ip = await self._get(
-                az.network.public_ip_addresses.get(spec.resource_group, tr.public_ip_name(spec)))
+        # The VM may not be one we created: follow its own references instead of our naming convention.
+        nic_ref = tr.parse_resource_id(tr.vm_primary_nic_id(observed.vm))
+        if nic_ref:
+            observed.nic = await self._get(az.network.network_interfaces.get(*nic_ref))
+        pip_ref = tr.parse_resource_id(tr.nic_public_ip_id(observed.nic))
+        if pip_ref:
+            observed.public_ip = await self._get(az.network.public_ip_addresses.get(*pip_ref))
         diff = tr.diff_vm(spec, owner, observed.vm, uid)
         observed.drift = [f"{p} (reported)" for p in (*diff.drifted, *diff.immutable)]
         fields = {**self._status_fields(spec, observed), "printableStatus": "Observing"}
@@ -269,6 +280,24 @@ class VirtualMachineController:
         for lun in diff.detached_luns:
             self.reporter.event(ref, "Normal", "DataDiskDetached",
                                 f"data disk at lun {lun} detached; the managed disk is kept in Azure")
+
+    async def _resize_os_disk(self, ref: ResourceRef, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str,
+                              uid: str, observed: Observed) -> None:
+        """Azure grows an OS disk only while the VM is deallocated; the operator never deallocates on its own."""
+        assert observed.vm is not None
+        size = tr.diff_vm(spec, owner, observed.vm, uid).os_disk_resize
+        if size is None:
+            return
+        current = tr.power_state((observed.vm.get("properties") or {}).get("instanceView"))
+        if current != "Deallocated":
+            raise Stalled("OsDiskResizeRequiresDeallocation",
+                          f"osDisk.sizeGB {size} is applied while the VM is deallocated: set spec.powerState to "
+                          "Deallocated, then back to Running once status.osDisk shows the new size")
+        await self._progress(ref, "Updating", f"growing the OS disk to {size} GB")
+        metrics.AZURE_OPERATIONS.labels(KIND, "update").inc()
+        await (await az.compute.virtual_machines.begin_update(
+            spec.resource_group, spec.azure_name, tr.os_disk_resize_patch(size))).result()
+        observed.vm = await self._get_vm(az, spec)
 
     # ---- steps -----------------------------------------------------------------------------------------------
 
@@ -389,16 +418,18 @@ class VirtualMachineController:
             await self._delete_owned_nsg(az, spec, owner)
         return nic, pip
 
-    async def _delete_owned_public_ip(self, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str) -> None:
+    async def _delete_owned_public_ip(self, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str,
+                                      ours: Any = None) -> None:
         pip = await self._get(az.network.public_ip_addresses.get(spec.resource_group, tr.public_ip_name(spec)))
-        if pip is not None and tr.is_owned_by(pip, owner):
+        if ours(pip) if ours else (pip is not None and tr.is_owned_by(pip, owner)):
             metrics.AZURE_OPERATIONS.labels(KIND, "delete_public_ip").inc()
             await (await az.network.public_ip_addresses.begin_delete(spec.resource_group,
                                                                      tr.public_ip_name(spec))).result()
 
-    async def _delete_owned_nsg(self, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str) -> None:
+    async def _delete_owned_nsg(self, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str,
+                                ours: Any = None) -> None:
         nsg = await self._get(az.network.network_security_groups.get(spec.resource_group, tr.nsg_name(spec)))
-        if nsg is not None and tr.is_owned_by(nsg, owner):
+        if ours(nsg) if ours else (nsg is not None and tr.is_owned_by(nsg, owner)):
             metrics.AZURE_OPERATIONS.labels(KIND, "delete_nsg").inc()
             await (await az.network.network_security_groups.begin_delete(spec.resource_group,
                                                                          tr.nsg_name(spec))).result()

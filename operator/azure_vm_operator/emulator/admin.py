@@ -143,6 +143,31 @@ class AdminClient:
         "tokens", "capacity", "refill_per_second"}]}`` with levels refilled to now."""
         return dict(await self._request("GET", "throttling"))
 
+    async def set_load(
+        self, resource_id: str, cpu_percent: float, reference_capacity: int | None = None
+    ) -> dict[str, Any]:
+        """Simulated CPU load of a VM or scale set (see docs/emulator.md, "Metrics"); returns the resource's load
+        state with its per-instance CPU."""
+        body: dict[str, Any] = {"resource_id": resource_id, "cpu_percent": cpu_percent}
+        if reference_capacity is not None:
+            body["reference_capacity"] = reference_capacity
+        return dict(await self._request("PUT", "load", body))
+
+    async def loads(self) -> list[dict[str, Any]]:
+        """Load state of every VM and scale set: ``cpu_percent``, ``reference_capacity``, ``capacity``,
+        ``running_instances`` and ``instances`` with their current CPU."""
+        return list((await self._request("GET", "load"))["loads"])
+
+    async def prometheus_text(self) -> str:
+        """The Prometheus exposition served at ``GET /metrics``."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl))
+        async with self._session.get(f"{self.url}/metrics") as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise AdminError(f"GET /metrics: HTTP {response.status}: {text}")
+            return text
+
     async def health(self) -> bool:
         return bool((await self._request("GET", "health"))["status"] == "ok")
 

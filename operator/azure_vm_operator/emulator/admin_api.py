@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .errors import ArmError
 from .faults import FaultRule
@@ -50,6 +51,9 @@ class AdminApi:
         router.add_get("/_admin/config", self.get_config)
         router.add_put("/_admin/config", self.put_config)
         router.add_get("/_admin/throttling", self.get_throttling)
+        router.add_get("/_admin/load", self.get_load)
+        router.add_put("/_admin/load", self.put_load)
+        router.add_get("/metrics", self.prometheus)
 
     async def health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok"})
@@ -143,3 +147,34 @@ class AdminApi:
 
     async def get_throttling(self, request: web.Request) -> web.Response:
         return _json(self.emulator.throttle.snapshot())
+
+    async def get_load(self, request: web.Request) -> web.Response:
+        self.emulator.settle()
+        await self.emulator.store.flush()
+        return _json({"loads": self.emulator.insights.describe_all()})
+
+    async def put_load(self, request: web.Request) -> web.Response:
+        try:
+            body = await _read_object(request)
+            resource_id = body.get("resource_id")
+            if not isinstance(resource_id, str):
+                raise ValueError("'resource_id' (a virtual machine or scale set id) is required")
+            cpu_percent = float(body["cpu_percent"])
+            reference = body.get("reference_capacity")
+            reference_capacity = None if reference is None else int(reference)
+        except (ValueError, TypeError, KeyError) as exc:
+            return _bad_request(f"invalid load: {exc}")
+        self.emulator.settle()
+        try:
+            outcome = self.emulator.insights.set_load(resource_id, cpu_percent, reference_capacity)
+        except ArmError as exc:
+            return _json(exc.body(), exc.status)
+        await self.emulator.store.flush()
+        return _json(outcome)
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        """Prometheus text format: per-instance CPU, scale set capacity and running instances (no authentication)."""
+        self.emulator.settle()
+        await self.emulator.store.flush()
+        return web.Response(body=generate_latest(self.emulator.metrics_registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from . import auth, certs
 from .admin_api import AdminApi
@@ -25,9 +26,16 @@ from .errors import ArmError, invalid_request_content
 from .faults import FaultInjector, RequestLog
 from .lro import OperationEngine
 from .policies import PolicyRequest, RequestPolicy
+from .providers.availability_sets import AvailabilitySetsProvider
 from .providers.compute import ComputeProvider
+from .providers.disks import DisksProvider
+from .providers.images import ImagesProvider
+from .providers.insights import InsightsProvider
+from .providers.load_balancers import LoadBalancerProvider
 from .providers.network import NetworkProvider
 from .providers.resources import ResourcesProvider
+from .providers.scale_sets import ScaleSetProvider
+from .providers.security_rules import SecurityRulesProvider
 from .routing import Call, Reply, Router
 from .services import Services
 from .store import Store
@@ -76,6 +84,20 @@ class Emulator:
         self.network = NetworkProvider(self.services)
         for provider in (self.resources, self.compute, self.network):
             provider.register(self.router)
+        self.load_balancers = LoadBalancerProvider(self.services, self.network)
+        self.scale_sets = ScaleSetProvider(self.services, self.compute, self.network, self.load_balancers)
+        for extra in (self.load_balancers, self.scale_sets):
+            extra.register(self.router)
+        self.insights = InsightsProvider(self.services)  # metrics API, simulated load
+        self.insights.register(self.router)
+        self.disks = DisksProvider(self.services)
+        self.availability_sets = AvailabilitySetsProvider(self.services)
+        self.images = ImagesProvider(self.services, self.compute)  # also resolves VMs' imageReference.id
+        self.security_rules = SecurityRulesProvider(self.services)  # NSG rules as sub-resources
+        for compute_extra in (self.disks, self.availability_sets, self.images, self.security_rules):
+            compute_extra.register(self.router)
+        self.metrics_registry = CollectorRegistry(auto_describe=False)  # served at GET /metrics (Prometheus)
+        self.metrics_registry.register(self.insights.collector())
         self.faults = FaultInjector(fault_seed)
         self.request_log = RequestLog()
         self.throttle = Throttler(

@@ -29,6 +29,7 @@ class VmSize:
 VM_SIZES: tuple[VmSize, ...] = (
     VmSize("Standard_A1_v2", 1, 2048, 2, 10240, False),
     VmSize("Standard_A2_v2", 2, 4096, 4, 20480, False),
+    VmSize("Standard_A8m_v2", 8, 65536, 16, 81920, False),
     VmSize("Standard_B1s", 1, 1024, 2, 4096, True),
     VmSize("Standard_B1ms", 1, 2048, 2, 4096, True),
     VmSize("Standard_B2s", 2, 4096, 4, 8192, True),

@@ -25,7 +25,7 @@ from ..lro import Operation
 from ..routing import RESOURCE_GROUP, SUBSCRIPTION, Call, Reply, Router
 from ..services import Services
 from ..store import Resource
-from .network import NIC, PIP, NetworkProvider
+from .network import NIC, NetworkProvider
 
 NS = "Microsoft.Network"
 LB = "Microsoft.Network/loadBalancers"
@@ -77,7 +77,7 @@ def _invalid_reference(referenced: str, referencing: str) -> ArmError:
 def lb_id_of(child_id: str) -> str | None:
     """The load balancer id of a child id (``.../loadBalancers/{lb}/{children}/{name}``), or None."""
     parsed = ids.parse(child_id)
-    if parsed is None or len(parsed.types) != 2 or parsed.type_name.split("/")[1].lower() != "loadbalancers":
+    if parsed is None or len(parsed.types) != 2 or parsed.types[0].lower() != "loadbalancers":
         return None
     if parsed.namespace.lower() != NS.lower():
         return None
@@ -560,5 +560,3 @@ def _links(lb: Resource | None) -> set[tuple[str, str, str]]:
             links.add((subnet, "subnet", frontend["id"]))
     return links
 
-
-__all__ = ["LB", "PIP", "LoadBalancerProvider", "PoolUse", "lb_id_of"]

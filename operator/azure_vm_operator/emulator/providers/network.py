@@ -526,6 +526,7 @@ class NetworkProvider:
                     "SecurityRuleParameterContainsUnsupportedValue",
                     f"Security rule {name} needs access Allow|Deny and direction Inbound|Outbound.",
                 )
+            rule_props = check_security_rule(name, rule_props)
             rule_props = {**rule_props, "provisioningState": "Succeeded"}
             rules.append(
                 {
@@ -536,6 +537,7 @@ class NetworkProvider:
                     "properties": rule_props,
                 }
             )
+        check_security_rule_conflicts(rules)
         props["securityRules"] = rules
         props["defaultSecurityRules"] = _default_security_rules(resource_id)
         if existing is not None:
@@ -852,3 +854,63 @@ def _default_security_rules(nsg_id: str) -> list[dict[str, Any]]:
         }
         for name, description, access, direction, priority, source, destination in specs
     ]
+
+
+# security rule checks (also used by the securityRules sub-resource, providers/security_rules.py) ---------------------
+
+SECURITY_RULE_PROTOCOLS = ("Tcp", "Udp", "Icmp", "Esp", "Ah", "*")
+
+
+def _check_port_range(name: str, value: Any) -> None:
+    text = str(value).strip()
+    if text == "*":
+        return
+    low, _, high = text.partition("-")
+    try:
+        first, last = int(low), int(high) if high else int(low)
+    except ValueError:
+        first, last = -1, -1
+    if not (low.strip().isdigit() and (not high or high.strip().isdigit()) and 0 <= first <= last <= 65535):
+        raise bad_request(
+            "SecurityRuleInvalidPortRange",
+            f"Security rule {name} has invalid Port range. Value provided: {value}. Value should be an integer OR "
+            "integer range with '-' delimiter. Valid range 0-65535.",
+        )
+
+
+def check_security_rule(name: str, rule_props: dict[str, Any]) -> dict[str, Any]:
+    """Protocol and port ranges of one rule (priority/access/direction are checked by the caller)."""
+    protocol = rule_props.get("protocol")
+    canonical = next((p for p in SECURITY_RULE_PROTOCOLS if isinstance(protocol, str) and p.lower() == protocol.lower()), None)
+    if canonical is None:
+        raise bad_request(
+            "SecurityRuleParameterContainsUnsupportedValue",
+            f"Security rule {name} has invalid Protocol. Value provided: {protocol}. Allowed values: "
+            f"{', '.join(SECURITY_RULE_PROTOCOLS)}.",
+        )
+    for single, plural in (("sourcePortRange", "sourcePortRanges"), ("destinationPortRange", "destinationPortRanges")):
+        if rule_props.get(single) is not None:
+            _check_port_range(name, rule_props[single])
+        for value in rule_props.get(plural) or []:
+            _check_port_range(name, value)
+    return {**rule_props, "protocol": canonical}
+
+
+def check_security_rule_conflicts(rules: list[dict[str, Any]]) -> None:
+    """Two rules of an NSG cannot share a priority in the same direction (nor a name)."""
+    seen: dict[tuple[str, int], str] = {}
+    names: set[str] = set()
+    for rule in rules:
+        props = rule["properties"]
+        if rule["name"].lower() in names:
+            raise bad_request("InvalidRequestFormat", f"Cannot parse the request: duplicate security rule name "
+                              f"{rule['name']}.")
+        names.add(rule["name"].lower())
+        slot = (str(props.get("direction")), int(props.get("priority", 0)))
+        if slot in seen:
+            raise bad_request(
+                "SecurityRuleConflict",
+                f"Security rule {rule['name']} conflicts with rule {seen[slot]}. Rules cannot have the same Priority "
+                "and Direction. To learn more, see aka.ms/nsgrules.",
+            )
+        seen[slot] = rule["name"]
