@@ -82,8 +82,17 @@ class Cluster:
 
     def wait_condition(self, name: str, type_: str, status: str = "True", timeout: float = 30,
                        namespace: str = "default") -> dict[str, Any]:
-        return wait_for(lambda: (c := self.condition(name, type_, namespace)).get("status") == status and c,
-                        timeout, what=f"{type_}={status} on {namespace}/{name}")
+        """Wait until the condition has the status for the object's current generation (never a stale one)."""
+
+        def current() -> dict[str, Any] | None:
+            obj = self.get(name, namespace) or {}
+            for c in (obj.get("status") or {}).get("conditions") or []:
+                if (c["type"] == type_ and c["status"] == status
+                        and c.get("observedGeneration") == obj["metadata"].get("generation")):
+                    return c
+            return None
+
+        return wait_for(current, timeout, what=f"{type_}={status} on {namespace}/{name}")
 
     def events(self, name: str, namespace: str = "default") -> list[Any]:
         return [e for e in self.core.list_namespaced_event(namespace).items

@@ -47,8 +47,9 @@ def test_data_disks_attach_grow_and_detach_on_a_running_vm(env, operator, cluste
     wait_for(lambda: vm(compute, "disky")["properties"]["storageProfile"]["osDisk"]["diskSizeGB"] == 128, 20,
              what="OS disk grown while deallocated")
     cluster.patch_spec("disky", {"powerState": "Running"})
+    wait_for(lambda: power(compute, "disky") == "running"
+             and cluster.get("disky")["status"].get("powerState") == "Running", 20, what="running again")
     cluster.wait_condition("disky", "Ready")
-    assert power(compute, "disky") == "running"
 
     detached_id = data_disks(compute, "disky")[1]["managedDisk"]["id"]
     cluster.patch_spec("disky", {"dataDisks": [{"lun": 0, "sizeGB": 20}]})
