@@ -51,6 +51,10 @@ def connection_info(configuration: kubernetes.client.Configuration) -> kopf.Conn
 class ReferenceNotFound(LookupError):
     """A Secret or ConfigMap the spec names does not exist (yet)."""
 
+    def __init__(self, kind: str, namespace: str, name: str) -> None:
+        super().__init__(f"{kind} {namespace}/{name} not found")
+        self.kind = kind
+
 
 class KubeClient:
     """The few API calls the controllers make themselves (Kopf does watching, finalizers and events)."""
@@ -78,7 +82,7 @@ class KubeClient:
             secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
-                raise ReferenceNotFound(f"Secret {namespace}/{name} not found") from None
+                raise ReferenceNotFound("Secret", namespace, name) from None
             raise
         values = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
         values.update(secret.string_data or {})
@@ -89,7 +93,7 @@ class KubeClient:
             config_map = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
-                raise ReferenceNotFound(f"ConfigMap {namespace}/{name} not found") from None
+                raise ReferenceNotFound("ConfigMap", namespace, name) from None
             raise
         return dict(config_map.data or {})
 

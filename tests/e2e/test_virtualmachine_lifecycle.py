@@ -209,7 +209,7 @@ def test_missing_secret_is_reported_then_picked_up(env, operator, cluster):
 def test_credentials_secret(env, operator, cluster):
     cluster.core.create_namespaced_secret("default", {"metadata": {"name": "sp"}, "data": {
         k: base64.b64encode(v.encode()).decode()
-        for k, v in {"tenantId": "t2", "clientId": "c2", "clientSecret": "s2",
+        for k, v in {"tenantId": "t2", "clientId": "c2", "clientSecret": "sp-secret-9f3a7c",
                      "subscriptionId": "00000000-0000-0000-0000-0000000000bb"}.items()}})
     cluster.core.create_namespaced_secret("default", {"metadata": {"name": "sp-broken"}, "data": {
         "clientId": base64.b64encode(b"c3").decode()}})
@@ -220,7 +220,9 @@ def test_credentials_secret(env, operator, cluster):
         "/subscriptions/00000000-0000-0000-0000-0000000000bb/")
     stalled = cluster.wait_condition("broken-sp", "Stalled")
     assert stalled["reason"] == "InvalidCredentialsSecret"
-    assert "s2" not in repr(cluster.get("own-sp")) + repr(cluster.events("own-sp"))
+    assert "sp-secret-9f3a7c" not in repr(cluster.get("own-sp")) + repr(cluster.events("own-sp"))
+    # The token came from the Secret's tenant, not from the operator's own service principal.
+    assert [r for r in env.arm_requests() if r["path"].startswith("/t2/oauth2/")]
 
 
 def test_open_ports_manage_an_nsg(env, operator, cluster, network):
@@ -252,3 +254,35 @@ def test_image_ref_is_not_supported_yet(env, operator, cluster):
     stalled = cluster.wait_condition("golden", "Stalled")
     assert stalled["reason"] == "UnsupportedField"
     assert "not supported yet" in stalled["message"]
+
+
+def test_custom_data_comes_from_the_config_map(env, operator, cluster):
+    # Azure never returns customData, so what reaches Azure shows through Azure's own validation: more than
+    # 64 KiB of cloud-init is refused, which only happens if the operator read the ConfigMap and sent it.
+    cluster.apply(vm_manifest("init-missing", customDataConfigMapRef={"name": "cloud-init"}))
+    assert cluster.wait_condition("init-missing", "Stalled")["reason"] == "ConfigMapNotFound"
+    cluster.core.create_namespaced_config_map("default", {"metadata": {"name": "huge-init"},
+                                                          "data": {"customData": "#cloud-config\n" + "x" * 70000}})
+    cluster.apply(vm_manifest("init-huge", customDataConfigMapRef={"name": "huge-init"}))
+    stalled = cluster.wait_condition("init-huge", "Stalled")
+    assert stalled["reason"] == "InvalidParameter" and "ustom data" in stalled["message"]
+    cluster.core.create_namespaced_config_map("default", {"metadata": {"name": "cloud-init"},
+                                                          "data": {"customData": "#cloud-config\npackages: [nginx]\n"}})
+    cluster.wait_condition("init-missing", "Ready", timeout=30)
+
+
+def test_deletion_waits_for_credentials_instead_of_orphaning(env, operator, cluster, compute):
+    cluster.core.create_namespaced_secret("default", {"metadata": {"name": "sp-gone"}, "data": {
+        k: base64.b64encode(v.encode()).decode() for k, v in {"tenantId": "t3", "clientId": "c3",
+                                                              "clientSecret": "sp-gone-secret-0b1e"}.items()}})
+    cluster.apply(vm_manifest("needs-sp", credentialsSecretRef={"name": "sp-gone"}))
+    cluster.wait_condition("needs-sp", "Ready")
+    cluster.core.delete_namespaced_secret("sp-gone", "default")
+    cluster.delete("needs-sp")
+    stalled = wait_for(lambda: (c := cluster.condition("needs-sp", "Stalled")).get("reason") == "SecretNotFound" and c,
+                       20, what="deletion blocked on the missing Secret")
+    assert "deletionPolicy: Orphan" in stalled["message"]
+    assert compute.virtual_machines.get("e2e-rg", "needs-sp"), "the VM was not orphaned silently"
+    cluster.patch_spec("needs-sp", {"deletionPolicy": "Orphan"})
+    wait_for(lambda: cluster.get("needs-sp") is None, 30, what="released once the user chose Orphan")
+    assert compute.virtual_machines.get("e2e-rg", "needs-sp")

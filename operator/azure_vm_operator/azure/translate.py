@@ -304,24 +304,29 @@ def os_disk_resize_patch(size_gb: int) -> dict[str, Any]:
     return {"properties": {"storageProfile": {"osDisk": {"diskSizeGB": size_gb}}}}
 
 
-def _ignored(path: str, ignore: tuple[str, ...]) -> bool:
+def ignored_paths(spec: VirtualMachineSpec) -> tuple[str, ...]:
+    """spec.ignoreDriftFields as full spec paths ("size" and "spec.size" both mean spec.size)."""
+    return tuple(f if f.startswith("spec.") else f"spec.{f}" for f in spec.policies.ignore_drift_fields)
+
+
+def is_ignored(path: str, ignore: tuple[str, ...]) -> bool:
     return any(path == i or path.startswith(i + ".") or path.startswith(i + "[") for i in ignore)
 
 
 def _desired_tags(spec: VirtualMachineSpec, owner: str, uid: str | None, observed: Mapping[str, str],
                   ignore: tuple[str, ...]) -> dict[str, str]:
     desired = owned_tags(spec, owner, uid)
-    if _ignored("spec.tags", ignore):
+    if is_ignored("spec.tags", ignore):
         return {**observed, **{k: v for k, v in desired.items() if k not in spec.tags}}
     for key, value in observed.items():
-        if _ignored(f"spec.tags.{key}", ignore):
+        if is_ignored(f"spec.tags.{key}", ignore):
             desired[key] = value
     return desired
 
 
 def diff_vm(spec: VirtualMachineSpec, owner: str, observed: Mapping[str, Any], uid: str | None = None) -> VmDiff:
     props = observed.get("properties") or {}
-    ignore = tuple(f if f.startswith("spec.") else f"spec.{f}" for f in spec.policies.ignore_drift_fields)
+    ignore = ignored_paths(spec)
     patch: dict[str, Any] = {}
     drifted: list[str] = []
     immutable: list[str] = []
@@ -329,7 +334,7 @@ def diff_vm(spec: VirtualMachineSpec, owner: str, observed: Mapping[str, Any], u
     os_disk_resize: int | None = None
 
     def changeable(path: str) -> bool:
-        return not _ignored(path, ignore)
+        return not is_ignored(path, ignore)
 
     observed_size = (props.get("hardwareProfile") or {}).get("vmSize")
     if changeable("spec.size") and observed_size is not None and str(observed_size).lower() != spec.size.lower():
@@ -415,7 +420,7 @@ def _diff_data_disks(
     spec: VirtualMachineSpec, observed: list[Mapping[str, Any]], ignore: tuple[str, ...]
 ) -> tuple[list[dict[str, Any]] | None, list[str], list[str], list[str], list[int]]:
     """The full dataDisks list for a PATCH (None when nothing changes), plus drift, refusals and detaches."""
-    if _ignored("spec.dataDisks", ignore):
+    if is_ignored("spec.dataDisks", ignore):
         return None, [], [], [], []
     by_lun = {int(d["lun"]): d for d in observed if d.get("lun") is not None}
     desired = {d.lun: d for d in spec.data_disks}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from azure.core.exceptions import AzureError
 
@@ -100,26 +100,27 @@ class VirtualMachineController:
     async def delete(self, ref: ResourceRef) -> None:
         """Delete the VM and what was created only for it (never what is not tagged as this resource's own),
         unless deletionPolicy is Orphan or the resource is only observed or paused."""
+        deletion, reconcile = ref.spec.get("deletionPolicy", "Delete"), ref.spec.get("reconcilePolicy", "Manage")
+        if deletion == "Orphan" or reconcile in ("Observe", "Pause"):
+            logger.info("%s/%s: leaving the VM in Azure (deletionPolicy %s, reconcilePolicy %s)",
+                        ref.namespace, ref.name, deletion, reconcile)
+            self._forget(ref)
+            return
         try:
             spec, az = await self._spec_and_clients(ref)
-        except (SpecError, Stalled) as exc:
-            logger.warning("%s/%s: cannot act on the spec (%s); releasing it without touching Azure",
+        except SpecError as exc:
+            logger.warning("%s/%s: the spec was never valid (%s): nothing was created; releasing it",
                            ref.namespace, ref.name, exc)
             self._forget(ref)
             return
-        if spec.policies.deletion == "Orphan" or spec.policies.reconcile in ("Observe", "Pause"):
-            logger.info("%s/%s: leaving VM %s in Azure (deletionPolicy %s, reconcilePolicy %s)", ref.namespace,
-                        ref.name, spec.azure_name, spec.policies.deletion, spec.policies.reconcile)
-            self._forget(ref)
-            return
-        owner = self._owner(ref)
-        uid = str(ref.body["metadata"].get("uid") or "")
-
-        def ours(resource: dict[str, Any] | None) -> bool:
-            # Only what carries this resource's tag and that the adoption policy let it manage.
-            return (resource is not None and tr.is_owned_by(resource, owner)
-                    and tr.adoption_verdict(resource, owner, uid, spec.policies.adoption) is None)
-
+        except Stalled as exc:
+            # Without its credentials the VM cannot be deleted; releasing the resource would orphan it.
+            message = (f"cannot delete the Azure VM: {exc}; restore it, or set spec.deletionPolicy: Orphan "
+                       "to leave the VM in Azure")
+            await self.reporter.report(ref, [cond.Condition(cond.READY, False, exc.reason, message),
+                                             cond.Condition(cond.STALLED, True, exc.reason, message)])
+            raise TransientError(ArmFailure(ErrorKind.TRANSIENT, exc.reason, message)) from exc
+        ours = self._ownership(ref, spec)
         try:
             vm = await self._get_vm(az, spec, expand=None)
             if ours(vm):
@@ -136,8 +137,8 @@ class VirtualMachineController:
             if ours(nic):
                 metrics.AZURE_OPERATIONS.labels(KIND, "delete_nic").inc()
                 await (await az.network.network_interfaces.begin_delete(spec.resource_group, tr.nic_name(spec))).result()
-            await self._delete_owned_public_ip(az, spec, owner, ours)
-            await self._delete_owned_nsg(az, spec, owner, ours)
+            await self._delete_owned_public_ip(az, spec, ours)
+            await self._delete_owned_nsg(az, spec, ours)
         except AzureError as exc:
             failure = classify(exc)
             await self.reporter.report(ref, [
@@ -203,7 +204,7 @@ class VirtualMachineController:
             raise TransientError(ArmFailure(ErrorKind.TRANSIENT, "ProvisioningFailed",
                                             "Azure reports provisioningState Failed"))
         ready = provisioning == "Succeeded" and (
-            fields.get("powerState") == spec.power_state or tr._ignored("spec.powerState", self._ignore(spec)))
+            fields.get("powerState") == spec.power_state or tr.is_ignored("spec.powerState", tr.ignored_paths(spec)))
         message = (
             f"VM {spec.azure_name} is {fields.get('powerState')} ({spec.size}) in {spec.location}"
             if ready else f"provisioningState {provisioning}, power state {fields.get('powerState')}"
@@ -304,8 +305,16 @@ class VirtualMachineController:
     def _owner(self, ref: ResourceRef) -> str:
         return owner_tag_value(self.config.cluster_id, ref.namespace, ref.name)
 
-    def _ignore(self, spec: VirtualMachineSpec) -> tuple[str, ...]:
-        return tuple(f if f.startswith("spec.") else f"spec.{f}" for f in spec.policies.ignore_drift_fields)
+    def _ownership(self, ref: ResourceRef, spec: VirtualMachineSpec) -> Callable[[Mapping[str, Any] | None], bool]:
+        """Whether an Azure resource is this custom resource's to change or delete: it carries this resource's
+        ownership tag and the adoption policy lets this resource manage it."""
+        owner, uid = self._owner(ref), str(ref.body["metadata"].get("uid") or "")
+
+        def ours(resource: Mapping[str, Any] | None) -> bool:
+            return (resource is not None and tr.is_owned_by(resource, owner)
+                    and tr.adoption_verdict(resource, owner, uid, spec.policies.adoption) is None)
+
+        return ours
 
     async def _spec_and_clients(self, ref: ResourceRef) -> tuple[VirtualMachineSpec, SubscriptionClients]:
         """Parse the spec; with credentialsSecretRef, the Secret (same namespace only) brings the credential."""
@@ -413,23 +422,23 @@ class VirtualMachineController:
                 rg, tr.nic_name(spec), tr.nic_body(spec, owner, str(subnet), pip_id, nsg_id, uid))).result())
         # What the spec no longer asks for goes, now that the NIC does not reference it.
         if not spec.network.public_ip:
-            await self._delete_owned_public_ip(az, spec, owner)
+            await self._delete_owned_public_ip(az, spec, lambda r: r is not None and tr.is_owned_by(r, owner))
         if not spec.network.open_ports:
-            await self._delete_owned_nsg(az, spec, owner)
+            await self._delete_owned_nsg(az, spec, lambda r: r is not None and tr.is_owned_by(r, owner))
         return nic, pip
 
-    async def _delete_owned_public_ip(self, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str,
-                                      ours: Any = None) -> None:
+    async def _delete_owned_public_ip(self, az: SubscriptionClients, spec: VirtualMachineSpec,
+                                      ours: Callable[[Mapping[str, Any] | None], bool]) -> None:
         pip = await self._get(az.network.public_ip_addresses.get(spec.resource_group, tr.public_ip_name(spec)))
-        if ours(pip) if ours else (pip is not None and tr.is_owned_by(pip, owner)):
+        if ours(pip):
             metrics.AZURE_OPERATIONS.labels(KIND, "delete_public_ip").inc()
             await (await az.network.public_ip_addresses.begin_delete(spec.resource_group,
                                                                      tr.public_ip_name(spec))).result()
 
-    async def _delete_owned_nsg(self, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str,
-                                ours: Any = None) -> None:
+    async def _delete_owned_nsg(self, az: SubscriptionClients, spec: VirtualMachineSpec,
+                                ours: Callable[[Mapping[str, Any] | None], bool]) -> None:
         nsg = await self._get(az.network.network_security_groups.get(spec.resource_group, tr.nsg_name(spec)))
-        if ours(nsg) if ours else (nsg is not None and tr.is_owned_by(nsg, owner)):
+        if ours(nsg):
             metrics.AZURE_OPERATIONS.labels(KIND, "delete_nsg").inc()
             await (await az.network.network_security_groups.begin_delete(spec.resource_group,
                                                                          tr.nsg_name(spec))).result()
@@ -452,7 +461,7 @@ class VirtualMachineController:
                     raise Stalled("SecretKeyNotFound", f"{source.name} has no key {source.key!r} for customData")
                 custom_data = tr.b64(values[source.key])
         except ReferenceNotFound as exc:
-            raise Stalled("SecretNotFound", str(exc)) from exc
+            raise Stalled(f"{exc.kind}NotFound", str(exc)) from exc
         return tr.VmInputs(nic_id=nic_id, admin_password=password, custom_data=custom_data)
 
     async def _create_vm(self, ref: ResourceRef, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str,
@@ -467,7 +476,7 @@ class VirtualMachineController:
     async def _ensure_power(self, ref: ResourceRef, az: SubscriptionClients, spec: VirtualMachineSpec,
                             observed: Observed) -> None:
         assert observed.vm is not None
-        if tr._ignored("spec.powerState", self._ignore(spec)):
+        if tr.is_ignored("spec.powerState", tr.ignored_paths(spec)):
             return
         current = tr.power_state((observed.vm.get("properties") or {}).get("instanceView"))
         action = tr.power_action(spec.power_state, current)
