@@ -19,6 +19,15 @@ AZURE_OPERATIONS = Counter(
 DRIFT_CORRECTIONS = Counter(
     "azvm_drift_corrections_total", "Fields found different in Azure and corrected.", ["kind", "field"],
 )
+ARM_REQUESTS = Counter(
+    "azvm_arm_requests_total", "HTTP requests sent to Azure Resource Manager (every attempt, retries included).",
+    ["method", "status"],
+)
+ARM_RATELIMIT_REMAINING = Gauge(
+    "azvm_arm_ratelimit_remaining",
+    "Requests left in an ARM / Microsoft.Compute throttling bucket, from the last response's headers.",
+    ["subscription", "bucket"],
+)
 VM_INFO = Gauge(
     "azvm_virtualmachine_info", "One series per VirtualMachine resource, labelled with what Azure reports.",
     ["namespace", "name", "size", "location", "power_state", "ready"],

@@ -117,6 +117,11 @@ def test_operator_process_against_emulator_process(tmp_path: Path, processes: li
     text = wait_for(lambda: 'name="proc-vm"' in (t := scrape()) and t, 10, what="metrics for the VM")
     assert re.search(r'azvm_reconcile_total\{kind="VirtualMachine",result="success"\} [1-9]', text)
     assert re.search(r'azvm_virtualmachine_info\{[^}]*name="proc-vm"[^}]*power_state="Running"', text)
+    # The emulator throttles by default, like Azure: the operator exports what ARM says is left.
+    assert re.search(r'azvm_arm_requests_total\{method="PUT",status="20[01]"\} [1-9]', text)
+    assert re.search(r'azvm_arm_ratelimit_remaining\{bucket="subscription-reads",'
+                     r'subscription="00000000-0000-0000-0000-0000000000aa"\} [1-9]', text)
+    assert re.search(r'azvm_arm_ratelimit_remaining\{bucket="Microsoft.Compute/PutVM3Min",[^}]*\} \d', text)
 
     cluster.delete("proc-vm")
     wait_for(lambda: cluster.get("proc-vm") is None, 30, what="the VirtualMachine to be released")

@@ -65,3 +65,15 @@ def test_connection_errors_are_transient_and_auth_errors_permanent():
 def test_bugs_are_not_swallowed():
     with pytest.raises(KeyError):
         classify(KeyError("x"))
+
+
+def test_rate_limit_headers_become_buckets():
+    from azure_vm_operator.azure.clients import rate_limit_buckets
+
+    buckets = rate_limit_buckets({
+        "x-ms-ratelimit-remaining-subscription-reads": "11999",
+        "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/PutVM3Min;239,Microsoft.Compute/PutVM30Min;1198",
+        "x-ms-ratelimit-remaining-subscription-writes": "garbage",
+    })
+    assert buckets == {"subscription-reads": 11999.0, "Microsoft.Compute/PutVM3Min": 239.0,
+                       "Microsoft.Compute/PutVM30Min": 1198.0}

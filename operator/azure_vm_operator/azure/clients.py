@@ -8,11 +8,48 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
+from .. import metrics
 from ..config import OperatorConfig
+
+
+class ArmObserver(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Counts every ARM request attempt and records ARM's remaining-quota headers as Prometheus gauges, so
+    throttling is visible before it bites (x-ms-ratelimit-remaining-subscription-reads/-writes/-deletes and
+    Microsoft.Compute's x-ms-ratelimit-remaining-resource: "Microsoft.Compute/PutVM3Min;239,...")."""
+
+    def on_response(self, request: Any, response: Any) -> None:
+        http_request, http_response = request.http_request, response.http_response
+        metrics.ARM_REQUESTS.labels(http_request.method, str(http_response.status_code)).inc()
+        subscription = _subscription_of(http_request.url)
+        if subscription is None:
+            return
+        for name, value in rate_limit_buckets(http_response.headers).items():
+            metrics.ARM_RATELIMIT_REMAINING.labels(subscription, name).set(value)
+
+
+def rate_limit_buckets(headers: Mapping[str, str]) -> dict[str, float]:
+    """Bucket name -> requests left, from ARM's throttling headers (pure; unknown shapes are skipped)."""
+    buckets: dict[str, float] = {}
+    for kind in ("reads", "writes", "deletes"):
+        value = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}")
+        if value is not None and value.strip().isdigit():
+            buckets[f"subscription-{kind}"] = float(value)
+    for part in (headers.get("x-ms-ratelimit-remaining-resource") or "").split(","):
+        name, _, left = part.strip().partition(";")
+        if name and left.strip().isdigit():
+            buckets[name.strip()] = float(left)
+    return buckets
+
+
+def _subscription_of(url: str) -> str | None:
+    parts = url.split("?", 1)[0].split("/")
+    lowered = [p.lower() for p in parts]
+    return parts[lowered.index("subscriptions") + 1] if "subscriptions" in lowered[:-1] else None
 
 
 def build_credential(config: OperatorConfig) -> AsyncTokenCredential:
@@ -61,6 +98,7 @@ class AzureClients:
         kwargs: dict[str, Any] = {
             "base_url": self._config.azure_endpoint,
             "credential_scopes": [f"{self._config.azure_audience.rstrip('/')}/.default"],
+            "per_retry_policies": [ArmObserver()],
         }
         if self._config.azure_ca:
             kwargs["connection_verify"] = self._config.azure_ca
