@@ -6,6 +6,7 @@ ownership tag) and continues from there, so a crash never produces a second VM.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -71,6 +72,12 @@ class VirtualMachineController:
         self.azure = azure
         self.reporter = reporter
         self.kube = kube
+        #: Resources shared by many VMs (resource group, VNet, availability set) are created by one reconcile
+        #: while the others wait, instead of racing into ARM's "another operation is in progress" conflicts.
+        self._shared_locks: dict[str, asyncio.Lock] = {}
+
+    def _shared(self, resource_id: str) -> asyncio.Lock:
+        return self._shared_locks.setdefault(resource_id.lower(), asyncio.Lock())
 
     # ---- entry points ----------------------------------------------------------------------------------------
 
@@ -354,32 +361,37 @@ class VirtualMachineController:
         return vm
 
     async def _ensure_resource_group(self, az: SubscriptionClients, spec: VirtualMachineSpec) -> None:
-        try:
-            await az.resources.resource_groups.get(spec.resource_group)
-        except AzureError as exc:
-            if not is_not_found(exc):
-                raise
-            metrics.AZURE_OPERATIONS.labels(KIND, "create_resource_group").inc()
-            await az.resources.resource_groups.create_or_update(spec.resource_group, tr.resource_group_body(spec.location))
+        async with self._shared(f"/subscriptions/{spec.subscription_id}/resourceGroups/{spec.resource_group}"):
+            try:
+                await az.resources.resource_groups.get(spec.resource_group)
+            except AzureError as exc:
+                if not is_not_found(exc):
+                    raise
+                metrics.AZURE_OPERATIONS.labels(KIND, "create_resource_group").inc()
+                await az.resources.resource_groups.create_or_update(spec.resource_group,
+                                                                    tr.resource_group_body(spec.location))
 
     async def _ensure_availability_set(self, az: SubscriptionClients, spec: VirtualMachineSpec) -> None:
         assert spec.availability_set is not None
         name = spec.availability_set.name
-        if await self._get(az.compute.availability_sets.get(spec.resource_group, name)) is None:
-            await self._ensure_resource_group(az, spec)
-            metrics.AZURE_OPERATIONS.labels(KIND, "create_availability_set").inc()
-            await az.compute.availability_sets.create_or_update(spec.resource_group, name,
-                                                                tr.availability_set_body(spec))
+        async with self._shared(str(tr.availability_set_id(spec))):
+            if await self._get(az.compute.availability_sets.get(spec.resource_group, name)) is None:
+                await self._ensure_resource_group(az, spec)
+                metrics.AZURE_OPERATIONS.labels(KIND, "create_availability_set").inc()
+                await az.compute.availability_sets.create_or_update(spec.resource_group, name,
+                                                                    tr.availability_set_body(spec))
 
     async def _ensure_subnet(self, az: SubscriptionClients, spec: VirtualMachineSpec) -> str:
         if spec.network.subnet_id:
             return spec.network.subnet_id
         vnet = tr.auto_vnet_name(spec.location)
-        if await self._get(az.network.virtual_networks.get(spec.resource_group, vnet)) is None:
-            metrics.AZURE_OPERATIONS.labels(KIND, "create_vnet").inc()
-            await (await az.network.virtual_networks.begin_create_or_update(
-                spec.resource_group, vnet, tr.auto_vnet_body(spec.location))).result()
-        return tr.subnet_id(spec.subscription_id, spec.resource_group, vnet, tr.AUTO_SUBNET_NAME)
+        subnet = tr.subnet_id(spec.subscription_id, spec.resource_group, vnet, tr.AUTO_SUBNET_NAME)
+        async with self._shared(subnet):
+            if await self._get(az.network.virtual_networks.get(spec.resource_group, vnet)) is None:
+                metrics.AZURE_OPERATIONS.labels(KIND, "create_vnet").inc()
+                await (await az.network.virtual_networks.begin_create_or_update(
+                    spec.resource_group, vnet, tr.auto_vnet_body(spec.location))).result()
+        return subnet
 
     async def _ensure_owned(self, kind: str, name: str, resource: dict[str, Any] | None, owner: str) -> None:
         if resource is not None and not tr.is_owned_by(resource, owner):

@@ -106,6 +106,7 @@ class Environment:
     workdir: Path
     latency_scale: float = 0.0
     throttling: bool = False
+    throttle_scale: float = 1.0
     emulator_state_dir: Path | None = None
     servers: LoopThread = field(init=False)
     emulator: Any = field(init=False)
@@ -119,7 +120,7 @@ class Environment:
 
         self.servers = LoopThread("servers")
         self.emulator = Emulator(state_dir=self.emulator_state_dir, latency_scale=self.latency_scale,
-                                 throttling=self.throttling)
+                                 throttling=self.throttling, throttle_scale=self.throttle_scale)
         self.kubeapi = KubeAPIServer(token="harness-token")
         self.servers.call(self.emulator.start(host="127.0.0.1", port=0))
         self.servers.call(self.kubeapi.start(host="127.0.0.1", port=0))
