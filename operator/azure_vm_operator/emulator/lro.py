@@ -182,8 +182,9 @@ class OperationEngine:
         return operation if operation is not None and not operation.done else None
 
     def retry_after(self, operation: Operation) -> int:
-        """Retry-After seconds for an in-progress operation: 0 below one second left, then small values."""
+        """Retry-After seconds for an in-progress operation: whole seconds, at least 1 while work remains (a 0
+        makes the SDK fall back to its own polling interval, 30 s by default), 0 once it is due (instant mode)."""
         remaining = operation.due - util.now()
-        if remaining < 1.0:
+        if remaining <= 0:
             return 0
         return max(1, min(10, math.ceil(remaining / 4)))
