@@ -55,9 +55,9 @@ def _index(container: list[Any], token: str, *, for_add: bool) -> int:
     return index
 
 
-def _parent(doc: Any, tokens: list[str], path: str) -> Any:
+def _walk(doc: Any, tokens: list[str], path: str) -> Any:
     node = doc
-    for token in tokens[:-1]:
+    for token in tokens:
         if isinstance(node, dict):
             if token not in node:
                 raise PatchError(f"doc is missing path: {path!r}")
@@ -67,20 +67,14 @@ def _parent(doc: Any, tokens: list[str], path: str) -> Any:
         else:
             raise PatchError(f"doc is missing path: {path!r}")
     return node
+
+
+def _parent(doc: Any, tokens: list[str], path: str) -> Any:
+    return _walk(doc, tokens[:-1], path)
 
 
 def _get(doc: Any, path: str) -> Any:
-    node = doc
-    for token in _tokens(path):
-        if isinstance(node, dict):
-            if token not in node:
-                raise PatchError(f"doc is missing path: {path!r}")
-            node = node[token]
-        elif isinstance(node, list):
-            node = node[_index(node, token, for_add=False)]
-        else:
-            raise PatchError(f"doc is missing path: {path!r}")
-    return node
+    return _walk(doc, _tokens(path), path)
 
 
 def _add(doc: Any, path: str, value: Any) -> Any:

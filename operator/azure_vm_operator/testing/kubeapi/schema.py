@@ -24,7 +24,7 @@ import celpy
 import celpy.celtypes as celtypes
 import jsonschema
 
-from .errors import Cause, forbidden_field, required_field
+from .errors import Cause, forbidden_field, required_field, type_name
 
 __all__ = ["CompiledSchema", "check_structural", "prune_metadata", "OBJECT_META_FIELDS"]
 
@@ -539,9 +539,7 @@ def _field_path(parts: Any) -> str:
 
 
 def _render(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return f'"{"object" if isinstance(value, dict) else "array"}"'
-    return json.dumps(value)
+    return f'"{type_name(value)}"' if isinstance(value, (dict, list)) else json.dumps(value)
 
 
 def _schema_causes(errors: Iterator[jsonschema.ValidationError]) -> Iterator[Cause]:
@@ -560,7 +558,7 @@ def _schema_causes(errors: Iterator[jsonschema.ValidationError]) -> Iterator[Cau
             continue
         if validator == "type":
             types = expected if isinstance(expected, list) else [expected]
-            actual = _type_of(value)
+            actual = type_name(value)
             text = f'Invalid value: "{actual}": {where} in body must be of type {" or ".join(t for t in types if t != "null")}: "{actual}"'
             cause = {"reason": "FieldValueTypeInvalid", "message": text, "field": path}
         elif validator == "enum":
@@ -595,19 +593,3 @@ def _schema_causes(errors: Iterator[jsonschema.ValidationError]) -> Iterator[Cau
         if key not in seen:
             seen.add(key)
             yield cause
-
-
-def _type_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
