@@ -97,7 +97,7 @@ def run_demo(example: Path, latency_scale: float, keep: bool) -> int:
     rg, vm_name = spec["resourceGroup"], spec.get("azureName", name)
 
     with console.status("starting the Azure emulator, the Kubernetes API and the operator"):
-        env = temporary_environment(latency_scale=latency_scale)
+        env = temporary_environment(latency_scale=latency_scale, throttling=True, throttle_scale=1.0)
     try:
         env.start_operator(resync_interval=30.0, lro_polling_interval=0.2, cluster_id="demo")
         console.print(f"[bold]Azure emulator[/] {env.emulator.url}  [bold]Kubernetes API[/] {env.kubeapi.url}  "

@@ -83,10 +83,10 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
-async def create_network(arm: Arm, rg: str, *, nic: str = "nic1", with_public_ip: bool = True) -> dict[str, Any]:
-    """Resource group + VNet (10.0.0.0/16, subnet default 10.0.1.0/24) + optional public IP + NIC."""
+async def create_vnet(arm: Arm, rg: str) -> Any:
+    """Resource group + VNet ``vnet1`` (10.0.0.0/16, subnet ``default`` 10.0.1.0/24)."""
     await arm.resources.resource_groups.create_or_update(rg, {"location": LOCATION})
-    vnet = await (
+    return await (
         await arm.network.virtual_networks.begin_create_or_update(
             rg,
             "vnet1",
@@ -99,13 +99,20 @@ async def create_network(arm: Arm, rg: str, *, nic: str = "nic1", with_public_ip
             },
         )
     ).result()
-    pip = None
-    if with_public_ip:
-        pip = await (
-            await arm.network.public_ip_addresses.begin_create_or_update(
-                rg, f"{nic}-ip", {"location": LOCATION, "sku": {"name": "Standard"}}
-            )
-        ).result()
+
+
+async def create_public_ip(arm: Arm, rg: str, name: str) -> Any:
+    """A Standard public IP."""
+    poller = await arm.network.public_ip_addresses.begin_create_or_update(
+        rg, name, {"location": LOCATION, "sku": {"name": "Standard"}}
+    )
+    return await poller.result()
+
+
+async def create_network(arm: Arm, rg: str, *, nic: str = "nic1", with_public_ip: bool = True) -> dict[str, Any]:
+    """Resource group + VNet (10.0.0.0/16, subnet default 10.0.1.0/24) + optional public IP + NIC."""
+    vnet = await create_vnet(arm, rg)
+    pip = await create_public_ip(arm, rg, f"{nic}-ip") if with_public_ip else None
     created_nic = await create_nic(arm, rg, nic, vnet.subnets[0].id, pip.id if pip else None)
     return {"vnet": vnet, "subnet": vnet.subnets[0], "pip": pip, "nic": created_nic}
 

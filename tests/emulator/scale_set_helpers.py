@@ -2,55 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from emulator_helpers import LOCATION, SSH_KEY, UBUNTU, Arm
-
-#: The official REST examples, beside the repository clone (CI clones elsewhere with ``shared/`` next to it).
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "azure-rest-examples"
-
-
-def require_examples() -> Path:
-    """The examples folder; a missing folder is a failure, not a skip."""
-    assert EXAMPLES.is_dir(), f"REST examples not found at {EXAMPLES}"
-    return EXAMPLES
-
-
-def key_paths(document: Any, prefix: str = "") -> set[str]:
-    found: set[str] = set()
-    if isinstance(document, dict):
-        for key, value in document.items():
-            found.add(prefix + key)
-            found |= key_paths(value, prefix + key + ".")
-    elif isinstance(document, list):
-        for item in document:
-            found |= key_paths(item, prefix + "[].")
-    return found
+from emulator_helpers import LOCATION, SSH_KEY, UBUNTU, Arm, create_public_ip, create_vnet
 
 
 async def create_lb_network(arm: Arm, rg: str, *, lb: str = "lb1") -> dict[str, Any]:
     """Resource group, VNet 10.0.0.0/16 with subnet ``default`` (10.0.1.0/24), a public IP and a load balancer
     with frontend ``fe``, pool ``pool``, probe ``probe`` and a rule."""
-    await arm.resources.resource_groups.create_or_update(rg, {"location": LOCATION})
-    vnet = await (
-        await arm.network.virtual_networks.begin_create_or_update(
-            rg,
-            "vnet1",
-            {
-                "location": LOCATION,
-                "properties": {
-                    "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
-                    "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.1.0/24"}}],
-                },
-            },
-        )
-    ).result()
-    pip = await (
-        await arm.network.public_ip_addresses.begin_create_or_update(
-            rg, f"{lb}-ip", {"location": LOCATION, "sku": {"name": "Standard"}}
-        )
-    ).result()
+    vnet = await create_vnet(arm, rg)
+    pip = await create_public_ip(arm, rg, f"{lb}-ip")
     lb_id = arm.id(rg, "Microsoft.Network/loadBalancers", lb)
     created = await (
         await arm.network.load_balancers.begin_create_or_update(

@@ -1,4 +1,5 @@
-"""Managed images and gallery images through the real async Compute SDK, and the official image REST examples."""
+"""Managed images and gallery images through the real async Compute SDK, and plain REST calls with the bodies of the
+official image REST examples (their answers' structure: test_conformance)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from compute_helpers import Net, create_vm, raw, storage
 from emulator_helpers import LOCATION, Arm, vm_body, wait_for
-from test_rest_examples import key_paths, load
+from rest_examples import key_paths, load_example
 
 
 async def _golden_vm(arm: Arm, net: Net) -> object:
@@ -140,8 +141,8 @@ async def _ready(arm: Arm, path: str) -> bool:
     return status == 200 and body["properties"]["provisioningState"] == "Succeeded"
 
 
-async def test_rest_examples(arm: Arm) -> None:
-    """Every Image_* request is accepted; the answers have exactly the key paths of the examples."""
+async def test_rest_example_requests(arm: Arm) -> None:
+    """Every Image_* request is accepted as a long-running create; listing pages; deleting twice."""
     rg = "myResourceGroup"
     base = f"/subscriptions/{arm.subscription}/resourceGroups/{rg}/providers/Microsoft.Compute"
     await arm.resources.resource_groups.create_or_update(rg, {"location": "westus"})
@@ -161,17 +162,16 @@ async def test_rest_examples(arm: Arm) -> None:
     await (await arm.compute.virtual_machines.begin_deallocate(rg, "myVM")).result()
 
     for name in ("Image_CreateFromABlob.json", "Image_CreateFromAManagedDisk.json", "Image_CreateFromAVM.json"):
-        example = _fill(load(f"compute/images/{name}"), arm)
+        example = _fill(load_example(f"compute/images/{name}"), arm)
         path = f"{base}/images/{name.removesuffix('.json')}"
         status, body, headers = await raw(arm, "PUT", path, example["parameters"]["parameters"],
                                           api_version=example["parameters"]["api-version"])
         assert status == 201 and "Azure-AsyncOperation" in headers, body
-        assert key_paths(body) == key_paths(example["responses"]["201"]["body"]), name
         assert body["properties"]["provisioningState"] == "Creating" and body["location"] == "westus"
         await wait_for(lambda: _ready(arm, path), timeout=5, what=name)
 
     # the Get example shows every source at once (blob, snapshot, managed disk); send that shape and read it back
-    get_example = _fill(load("compute/images/Image_Get.json"), arm)
+    get_example = _fill(load_example("compute/images/Image_Get.json"), arm)
     expected = get_example["responses"]["200"]["body"]
     request = {"location": expected["location"], "properties": json.loads(json.dumps(expected["properties"]))}
     request["properties"].pop("provisioningState")
@@ -179,17 +179,13 @@ async def test_rest_examples(arm: Arm) -> None:
     assert status == 201, body
     await wait_for(lambda: _ready(arm, f"{base}/images/myImage"), timeout=5, what="myImage")
     status, got, _ = await raw(arm, "GET", f"{base}/images/myImage")
-    # (the Create examples show the server adding osDisk.caching; the Get example omits it)
-    assert status == 200 and key_paths(expected) <= key_paths(got), sorted(key_paths(expected) - key_paths(got))
-    assert key_paths(got) - key_paths(expected) == {"properties.storageProfile.osDisk.caching"}
-    listed = _fill(load("compute/images/Image_ListByResourceGroup.json"), arm)["responses"]["200"]["body"]
+    # nothing beyond the Get example's keys but osDisk.caching (the Create examples show the server adding it)
+    assert status == 200 and key_paths(got) - key_paths(expected) == {"properties.storageProfile.osDisk.caching"}
     status, page, _ = await raw(arm, "GET", f"{base}/images")
     assert status == 200 and len(page["value"]) == 3 and "nextLink" in page  # the tests' page size is 3
-    everything = {"value": [i.as_dict() async for i in arm.compute.images.list_by_resource_group(rg)],
-                  "nextLink": page["nextLink"]}
-    assert len(everything["value"]) == 4 and key_paths(listed) <= key_paths(everything)
+    assert len([i async for i in arm.compute.images.list_by_resource_group(rg)]) == 4
 
-    delete = load("compute/images/Images_Delete_MinimumSet_Gen.json")
+    delete = load_example("compute/images/Images_Delete_MinimumSet_Gen.json")
     status, _, headers = await raw(arm, "DELETE", f"{base}/images/myImage", api_version=delete["parameters"]["api-version"])
     assert str(status) in delete["responses"] and "Location" in headers
     await wait_for(lambda: _gone(arm, f"{base}/images/myImage"), timeout=5, what="image deletion")

@@ -1,17 +1,14 @@
 """Load balancers through the real async Azure SDK: sub-resource ids and back references, public IP and subnet
-links, backend pool membership of NICs and scale set instances, in-use checks and the REST example."""
+links, backend pool membership of NICs and scale set instances, in-use checks (the REST examples: test_conformance)."""
 
 from __future__ import annotations
 
 import json
-import ssl
-from typing import Any
 
-import aiohttp
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from emulator_helpers import LOCATION, Arm, create_nic
-from scale_set_helpers import create_lb_network, create_vmss, key_paths, pool_members, require_examples, vmss_body
+from scale_set_helpers import create_lb_network, create_vmss, pool_members, vmss_body
 
 RG = "rg"
 
@@ -172,40 +169,3 @@ async def test_resource_group_delete_removes_scale_sets_and_load_balancers(arm: 
     assert {r["type"] for r in before} >= {"Microsoft.Compute/virtualMachineScaleSets", "Microsoft.Network/loadBalancers"}
     await (await arm.resources.resource_groups.begin_delete(RG)).result()
     assert [r for r in await arm.admin.resources() if "/resourcegroups/rg/" in r["id"].lower()] == []
-
-
-async def send(arm: Arm, method: str, path: str, body: Any = None, api_version: str = "2025-05-01") -> tuple[int, Any]:
-    context = ssl.create_default_context(cafile=arm.emulator.ca_path)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
-        async with session.request(
-            method, f"{arm.emulator.url}{path}?api-version={api_version}", json=body, headers={"Authorization": "Bearer t"}
-        ) as response:
-            text = await response.text()
-            return response.status, json.loads(text) if text else None
-
-
-async def test_rest_example_create_with_outbound_rules(arm: Arm) -> None:
-    example = json.loads((require_examples() / "network" / "LoadBalancerCreateWithOutboundRules.json").read_text())
-    await arm.resources.resource_groups.create_or_update("rg1", {"location": "eastus"})
-    await (
-        await arm.network.public_ip_addresses.begin_create_or_update(
-            "rg1", "pip", {"location": "eastus", "sku": {"name": "Standard"}}
-        )
-    ).result()
-    request = json.loads(
-        json.dumps(example["parameters"]["parameters"]).replace("/subscriptions/subid/", f"/subscriptions/{arm.subscription}/")
-    )
-    path = f"/subscriptions/{arm.subscription}/resourceGroups/rg1/providers/Microsoft.Network/loadBalancers/lb"
-    status, answer = await send(arm, "PUT", path, request)
-    assert status == 201, answer
-    status, body = await send(arm, "GET", path)
-    assert status == 200
-    missing = key_paths(example["responses"]["201"]["body"]) - key_paths(body)
-    assert not missing, sorted(missing)
-    assert body["properties"]["provisioningState"] == "Succeeded"
-    pip = await arm.network.public_ip_addresses.get("rg1", "pip")
-    assert pip.ip_configuration.id == body["properties"]["frontendIPConfigurations"][0]["id"]
-    # the GET example's shape (an internal frontend) is covered too
-    get_example = json.loads((require_examples() / "network" / "LoadBalancerGet.json").read_text())
-    assert not {"properties.frontendIPConfigurations", "properties.backendAddressPools"} - key_paths(body)
-    assert get_example["responses"]["200"]["body"]["type"] == body["type"]

@@ -1,14 +1,11 @@
 """Virtual machine scale sets through the real async Azure SDK: capacity, scale-in policy, upgrade policies,
-instance actions, load balancer pools, private IPs, validation, request log, durability and the REST examples."""
+instance actions, load balancer pools, private IPs, validation, request log, durability (the REST examples: test_conformance)."""
 
 from __future__ import annotations
 
-import json
-import ssl
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from emulator_helpers import LOCATION, Arm, create_nic, make_arm, wait_for
@@ -18,9 +15,7 @@ from scale_set_helpers import (
     instance_ids,
     instance_ips,
     instances,
-    key_paths,
     pool_members,
-    require_examples,
     vmss_body,
 )
 
@@ -325,76 +320,3 @@ async def test_state_survives_restart(state_dir: Path) -> None:
     finally:
         await arm.close()
         await second.stop()
-
-
-# REST examples ----------------------------------------------------------------------------------------------------
-
-VMSS_EXAMPLES = [
-    "VirtualMachineScaleSet_Create_WithSshAuthentication.json",
-    "VirtualMachineScaleSet_Create_WithAzureLoadBalancer.json",
-    "VirtualMachineScaleSet_Create_WithScaleInPolicy.json",
-    "VirtualMachineScaleSet_Create_WithSpotRestorePolicy.json",
-    "VirtualMachineScaleSet_Create_WithAutomaticRepairs.json",
-    "VirtualMachineScaleSet_Create_FromACustomImage.json",
-]
-
-
-async def send(arm: Arm, method: str, path: str, body: Any = None, api_version: str = "2025-04-01") -> tuple[int, Any]:
-    context = ssl.create_default_context(cafile=arm.emulator.ca_path)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
-        async with session.request(
-            method, f"{arm.emulator.url}{path}?api-version={api_version}", json=body, headers={"Authorization": "Bearer t"}
-        ) as response:
-            text = await response.text()
-            return response.status, json.loads(text) if text else None
-
-
-def _substitute(text: str, arm: Arm) -> str:
-    for placeholder, value in {
-        "{subscription-id}": arm.subscription,
-        "{existing-virtual-network-name}": "vnet1",
-        "{existing-subnet-name}": "default",
-        "{existing-load-balancer-name}": "lb1",
-        "{existing-backend-address-pool-name}": "pool",
-        "{existing-nat-pool-name}": "natpool",
-        "{existing-custom-image-name}": "myImage",
-        "{your-password}": "Examp1e-Passw0rd!",
-    }.items():
-        text = text.replace(placeholder, value)
-    return text
-
-
-@pytest.mark.parametrize("name", VMSS_EXAMPLES)
-async def test_vmss_create_examples(arm: Arm, name: str) -> None:
-    examples = require_examples()
-    example = json.loads((examples / "compute" / "virtualMachineScaleSets" / name).read_text())
-    await create_lb_network(arm, "myResourceGroup")
-    request = json.loads(_substitute(json.dumps(example["parameters"]["parameters"]), arm))
-    if name.endswith("WithSshAuthentication.json"):
-        # the example request pairs a Windows image with a Linux SSH profile; its response shows the Ubuntu image
-        response_image = example["responses"]["201"]["body"]["properties"]["virtualMachineProfile"]["storageProfile"]
-        request["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = response_image["imageReference"]
-    if name.endswith("FromACustomImage.json"):
-        status, _ = await send(arm, "GET", f"/subscriptions/{arm.subscription}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/images")
-        if status == 404:
-            pytest.skip("the emulator has no Microsoft.Compute/images provider yet")
-        image = json.loads((examples / "compute" / "images" / "Image_CreateFromABlob.json").read_text())
-        image_path = f"/subscriptions/{arm.subscription}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/images/myImage"
-        status, answer = await send(arm, "PUT", image_path, image["parameters"]["parameters"])
-        assert status in (200, 201), answer
-        await wait_for(lambda: _image_ready(arm, image_path), timeout=5, what="custom image")
-    path = f"/subscriptions/{arm.subscription}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/virtualMachineScaleSets/myvmss"
-    status, answer = await send(arm, "PUT", path, request)
-    assert status == 201, answer
-    status, body = await send(arm, "GET", path)
-    assert status == 200
-    missing = key_paths(example["responses"]["201"]["body"]) - key_paths(body)
-    assert not missing, sorted(missing)
-    assert "adminPassword" not in json.dumps(body)
-    vms = await instances(arm, "myResourceGroup", "myvmss")
-    assert len(vms) == request["sku"]["capacity"]
-
-
-async def _image_ready(arm: Arm, path: str) -> bool:
-    status, body = await send(arm, "GET", path)
-    return status == 200 and body["properties"].get("provisioningState") == "Succeeded"

@@ -68,7 +68,7 @@ class Emulator:
         self,
         state_dir: str | Path | None = None,
         latency_scale: float = 0.0,
-        throttling: bool = False,
+        throttling: bool = True,
         *,
         page_size: int = 100,
         fault_seed: int | None = None,

@@ -105,8 +105,8 @@ class Environment:
 
     workdir: Path
     latency_scale: float = 0.0
-    throttling: bool = False
-    throttle_scale: float = 1.0
+    throttling: bool = True  #: as Azure does; tests that count requests get roomy buckets instead of none
+    throttle_scale: float = 10.0
     emulator_state_dir: Path | None = None
     servers: LoopThread = field(init=False)
     emulator: Any = field(init=False)

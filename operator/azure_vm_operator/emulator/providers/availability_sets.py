@@ -14,7 +14,7 @@ import copy
 from typing import Any
 
 from .. import catalog, ids, util
-from ..errors import ArmError, invalid_parameter, resource_not_found
+from ..errors import ArmError, invalid_parameter
 from ..routing import RESOURCE_GROUP, SUBSCRIPTION, Call, Reply, Router
 from ..services import Services
 from ..store import Resource
@@ -92,24 +92,16 @@ class AvailabilitySetsProvider:
         router.register(SUBSCRIPTION, NS, ("availabilitySets",)).on_collection("GET", self.list_all_sets)
 
     def _require(self, call: Call) -> Resource:
-        assert call.resource_group is not None
-        self.services.require_resource_group(call.subscription, call.resource_group, for_write=False)
-        avset = self.store.get(call.resource_id)
-        if avset is None:
-            raise resource_not_found(AVSET, call.name, call.resource_group)
-        return avset
+        return self.services.require(call, AVSET)
 
     def get_set(self, call: Call) -> Reply:
         return Reply(200, self._require(call).body)
 
     def list_sets(self, call: Call) -> Reply:
-        assert call.resource_group is not None
-        group = self.services.require_resource_group(call.subscription, call.resource_group, for_write=False)
-        return self.services.page(call, [s.body for s in self.store.list(AVSET, group.id)])
+        return self.services.list_in_group(call, AVSET)
 
     def list_all_sets(self, call: Call) -> Reply:
-        sets = self.store.list(AVSET, ids.subscription_id(call.subscription))
-        return self.services.page(call, [s.body for s in sets])
+        return self.services.list_in_subscription(call, AVSET)
 
     def list_sizes(self, call: Call) -> Reply:
         self._require(call)
@@ -121,13 +113,7 @@ class AvailabilitySetsProvider:
         request = call.body if isinstance(call.body, dict) else {}
         resource_id = self.services.canonical_id(call)
         existing = self.store.get(resource_id)
-        location = request.get("location") or (existing.body["location"] if existing else None)
-        if not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-        location = util.normalize_location(location)
-        if existing is not None and existing.body["location"] != location:
-            raise ArmError(409, "PropertyChangeNotAllowed", "Changing property 'location' is not allowed.",
-                           target="location")
+        location = self.services.write_location(request, existing)
         return self._write(resource_id, call.name, location, existing, request, replace=True)
 
     def patch_set(self, call: Call) -> Reply:

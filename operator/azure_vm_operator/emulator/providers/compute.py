@@ -18,6 +18,7 @@ import base64
 import binascii
 import copy
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -111,6 +112,49 @@ class ResolvedImage(tuple):  # type: ignore[type-arg]
         self.data_disks = dict(data_disks or {})
         self.source_id = source_id
         return self
+
+
+def fill_identity(body: dict[str, Any], subscription: str) -> None:
+    """ARM's managed identity fields: a system-assigned identity gets ``principalId`` and ``tenantId``, each
+    user-assigned one ``principalId`` and ``clientId`` (kept across updates)."""
+    identity = body.get("identity")
+    if not isinstance(identity, dict):
+        return
+    if "systemassigned" in str(identity.get("type", "")).replace(" ", "").lower():
+        identity.setdefault("principalId", util.new_uuid())
+        identity.setdefault("tenantId", str(uuid.uuid5(uuid.NAMESPACE_URL, f"tenant/{subscription}")))
+    else:
+        identity.pop("principalId", None)
+        identity.pop("tenantId", None)
+    for user_assigned in (identity.get("userAssignedIdentities") or {}).values():
+        if isinstance(user_assigned, dict):
+            user_assigned.setdefault("principalId", util.new_uuid())
+            user_assigned.setdefault("clientId", util.new_uuid())
+
+
+def _is_primary_nic(props: dict[str, Any], nic_id: str) -> bool:
+    """Whether a VM's NIC is its primary one: the only one, or the one marked ``primary``."""
+    refs = util.get_path(props, "networkProfile", "networkInterfaces") or []
+    if len(refs) == 1:
+        return True
+    return any(ids.key(r["id"]) == ids.key(nic_id) and util.get_path(r, "properties", "primary") for r in refs)
+
+
+def check_writable(services: Services, resource: Resource, operation_name: str, marked: str, busy: str) -> None:
+    """409 ``OperationNotAllowed`` for a write or action on a VM or scale set being deleted (``… {marked} marked
+    for deletion``) or in the middle of another operation (``… since {busy} is in the middle of …``)."""
+    if resource.properties.get("provisioningState") == "Deleting":
+        raise operation_not_allowed(
+            f"Operation '{operation_name}' is not allowed {marked} marked for deletion. You can only retry the Delete "
+            "operation (or wait for an ongoing one to complete)."
+        )
+    active = services.engine.active(resource.private.get("active_operation"))
+    if active is not None:
+        raise operation_not_allowed(
+            f"Operation '{operation_name}' is not allowed since {busy} is in the middle of operation "
+            f"'{resource.private.get('active_name', active.name)}'. Wait for the ongoing operation to complete and "
+            "retry."
+        )
 
 
 class ComputeProvider:
@@ -304,6 +348,7 @@ class ComputeProvider:
                 body[optional] = request[optional]
         if zones:
             body["zones"] = zones
+        fill_identity(body, call.subscription)
         body["etag"] = '"1"'
         body["properties"] = props
         operation = self._begin(call, "vm.create", "create", vm_id, location)
@@ -325,7 +370,7 @@ class ComputeProvider:
         for action in disk_actions:
             action()
         for nic_id in nic_ids:
-            network.attach_nic(self.services, nic_id, vm_id)
+            network.attach_nic(self.services, nic_id, vm_id, primary=_is_primary_nic(props, nic_id))
         return Reply(201, body, self.services.lro_headers(call, operation))
 
     def patch_vm(self, call: Call) -> Reply:
@@ -351,6 +396,7 @@ class ComputeProvider:
         base = copy.deepcopy(existing.body)
         self._sync_disks(base)
         merged = util.deep_merge(base, patch)
+        fill_identity(merged, call.subscription)
         if not merged.get("zones"):
             merged.pop("zones", None)
         if "tags" in request:
@@ -398,7 +444,7 @@ class ComputeProvider:
             network.detach_nic(self.services, nic_key, existing.id)
         for nic_id in new_nic_ids:
             if ids.key(nic_id) not in old_nics:
-                network.attach_nic(self.services, nic_id, existing.id)
+                network.attach_nic(self.services, nic_id, existing.id, primary=_is_primary_nic(props, nic_id))
         return Reply(200, merged, self.services.lro_headers(call, operation))
 
     # disks ----------------------------------------------------------------------------------------------------
@@ -745,29 +791,11 @@ class ComputeProvider:
         return avset.id
 
     def _check_writable(self, vm: Resource, operation_name: str) -> None:
-        if vm.properties.get("provisioningState") == "Deleting":
-            raise operation_not_allowed(
-                f"Operation '{operation_name}' is not allowed on VM '{vm.body['name']}' since the VM is marked for "
-                "deletion. You can only retry the Delete operation (or wait for an ongoing one to complete)."
-            )
-        active = self.services.engine.active(vm.private.get("active_operation"))
-        if active is not None:
-            raise operation_not_allowed(
-                f"Operation '{operation_name}' is not allowed since the Virtual Machine '{vm.body['name']}' is in the "
-                f"middle of operation '{vm.private.get('active_name', active.name)}'. Wait for the ongoing operation "
-                "to complete and retry."
-            )
+        check_writable(self.services, vm, operation_name, f"on VM '{vm.body['name']}' since the VM is",
+                       f"the Virtual Machine '{vm.body['name']}'")
 
     def _begin(self, call: Call, kind: str, name: str, vm_id: str, location: str) -> Operation:
-        return self.services.engine.begin(
-            kind,
-            name=name,
-            resource_id=vm_id,
-            subscription=call.subscription,
-            namespace=NS,
-            location=location,
-            injected_error=call.lro_failure,
-        )
+        return self.services.begin(call, kind, vm_id, location, NS, name=name)
 
     # validation -----------------------------------------------------------------------------------------------
 
@@ -1454,6 +1482,17 @@ def instance_view(vm: Resource) -> dict[str, Any]:
         ],
         "statuses": statuses,
     })
+    boot = util.get_path(vm.body, "properties", "diagnosticsProfile", "bootDiagnostics") or {}
+    if boot.get("enabled") and boot.get("storageUri"):
+        # with a storage account ARM shows the blobs the host writes (managed storage: only through an API call)
+        name, vm_id = vm.body["name"], vm.properties.get("vmId", "")
+        folder = f"{str(boot['storageUri']).rstrip('/')}/bootdiagnostics-{name[:9].lower()}-{vm_id}"
+        view["bootDiagnostics"] = {
+            "consoleScreenshotBlobUri": f"{folder}/{name}.{vm_id}.screenshot.bmp",
+            "serialConsoleLogBlobUri": f"{folder}/{name}.{vm_id}.serialconsole.log",
+        }
+    if vm.type == VM:
+        view["isVMInStandbyPool"] = False
     if power == "running" and state == "Succeeded":
         view["vmAgent"] = {
             "vmAgentVersion": "2.11.1.12",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import catalog, ids, lro, util
-from ..errors import ArmError, invalid_parameter, resource_not_found
+from ..errors import ArmError, invalid_parameter
 from ..lro import Operation
 from ..routing import RESOURCE_GROUP, SUBSCRIPTION, Call, Reply, Router
 from ..services import Services
@@ -178,42 +178,27 @@ class DisksProvider:
         disks.on_item("PUT", self.put_disk).on_item("PATCH", self.patch_disk).on_item("GET", self.get_disk)
         disks.on_item("DELETE", self.delete_disk).on_collection("GET", self.list_disks)
         router.register(SUBSCRIPTION, NS, ("disks",)).on_collection("GET", self.list_all_disks)
-        self.services.engine.register("disk.put", self._complete_put)
-        self.services.engine.register("disk.delete", self._complete_delete)
+        self.services.engine.register("disk.put", self.services.complete_write)
+        self.services.engine.register("disk.delete", self.services.complete_delete)
 
     # reads ----------------------------------------------------------------------------------------------------
 
     def _require(self, call: Call) -> Resource:
-        assert call.resource_group is not None
-        self.services.require_resource_group(call.subscription, call.resource_group, for_write=False)
-        disk = self.store.get(call.resource_id)
-        if disk is None:
-            raise resource_not_found(DISK, call.name, call.resource_group)
-        return disk
+        return self.services.require(call, DISK)
 
     def get_disk(self, call: Call) -> Reply:
         return Reply(200, self._require(call).body)
 
     def list_disks(self, call: Call) -> Reply:
-        assert call.resource_group is not None
-        group = self.services.require_resource_group(call.subscription, call.resource_group, for_write=False)
-        return self.services.page(call, [d.body for d in self.store.list(DISK, group.id)])
+        return self.services.list_in_group(call, DISK)
 
     def list_all_disks(self, call: Call) -> Reply:
-        return self.services.page(call, [d.body for d in self.store.list(DISK, ids.subscription_id(call.subscription))])
+        return self.services.list_in_subscription(call, DISK)
 
     # writes ---------------------------------------------------------------------------------------------------
 
     def _begin(self, call: Call, kind: str, resource_id: str, location: str) -> Operation:
-        return self.services.engine.begin(
-            kind,
-            name="delete" if kind == "disk.delete" else "write",
-            resource_id=resource_id,
-            subscription=call.subscription,
-            namespace=NS,
-            location=location,
-            injected_error=call.lro_failure,
-        )
+        return self.services.begin(call, kind, resource_id, location, NS)
 
     def put_disk(self, call: Call) -> Reply:
         assert call.resource_group is not None
@@ -311,27 +296,4 @@ class DisksProvider:
             return Reply(204)
         if attached_vm(disk):
             raise attached_error(disk)
-        edited = self.store.edit(disk.id)
-        assert edited is not None
-        operation = self._begin(call, "disk.delete", disk.id, disk.body["location"])
-        edited.properties["provisioningState"] = "Deleting"
-        edited.private["active_operation"] = operation.id
-        self.store.put(edited)
-        return Reply(202, None, self.services.lro_headers(call, operation, location=True))
-
-    def _complete_put(self, operation: Operation, error: dict[str, Any] | None) -> None:
-        disk = self.store.edit(operation.resource_id)
-        if disk is None or disk.private.get("active_operation") != operation.id:
-            return
-        disk.properties["provisioningState"] = "Failed" if error else "Succeeded"
-        disk.private.pop("active_operation", None)
-        self.store.put(disk)
-
-    def _complete_delete(self, operation: Operation, error: dict[str, Any] | None) -> None:
-        disk = self.store.get(operation.resource_id)
-        if disk is None or disk.private.get("active_operation") != operation.id:
-            return
-        if error:
-            self._complete_put(operation, error)
-            return
-        self.services.remove(disk.id)
+        return self.services.begin_delete(call, "disk.delete", disk.id, disk.body["location"], NS)

@@ -17,7 +17,6 @@ from typing import Any
 
 from .. import ids, lro, util
 from ..errors import ArmError, invalid_parameter, resource_not_found
-from ..lro import Operation
 from ..routing import RESOURCE_GROUP, SUBSCRIPTION, Call, Reply, Router
 from ..services import Services
 from ..store import Resource
@@ -79,9 +78,9 @@ class ImagesProvider:
         versions.on_collection("GET", self.list_children)
         engine = self.services.engine
         for kind in ("image.put", "gallery.put", "gallery.version"):
-            engine.register(kind, self._complete_put)
+            engine.register(kind, self.services.complete_write)
         for kind in ("image.delete", "gallery.delete"):
-            engine.register(kind, self._complete_delete)
+            engine.register(kind, self.services.complete_delete)
 
     # image references of VMs ----------------------------------------------------------------------------------
 
@@ -151,21 +150,13 @@ class ImagesProvider:
     # generic reads and deletes --------------------------------------------------------------------------------
 
     def get(self, call: Call) -> Reply:
-        assert call.resource_group is not None
-        self.services.require_resource_group(call.subscription, call.resource_group, for_write=False)
-        resource = self.store.get(call.resource_id)
-        if resource is None:
-            raise resource_not_found(call.type_name, "/".join(call.names), call.resource_group)
-        return Reply(200, resource.body)
+        return Reply(200, self.services.require(call, name="/".join(call.names)).body)
 
     def list_in_group(self, call: Call) -> Reply:
-        assert call.resource_group is not None
-        group = self.services.require_resource_group(call.subscription, call.resource_group, for_write=False)
-        return self.services.page(call, [r.body for r in self.store.list(call.type_name, group.id)])
+        return self.services.list_in_group(call)
 
     def list_in_subscription(self, call: Call) -> Reply:
-        resources = self.store.list(call.type_name, ids.subscription_id(call.subscription))
-        return self.services.page(call, [r.body for r in resources])
+        return self.services.list_in_subscription(call)
 
     def list_children(self, call: Call) -> Reply:
         assert call.resource_group is not None
@@ -185,60 +176,26 @@ class ImagesProvider:
             if self.store.list(child_type, resource.id):
                 raise _nested_error()
         kind = "image.delete" if call.type_name.lower() == IMAGE.lower() else "gallery.delete"
-        operation = self._begin(call, kind, resource.id, resource.body["location"])
-        edited = self.store.edit(resource.id)
-        assert edited is not None
-        edited.properties["provisioningState"] = "Deleting"
-        edited.private["active_operation"] = operation.id
-        self.store.put(edited)
-        return Reply(202, None, self.services.lro_headers(call, operation, location=True))
-
-    def _begin(self, call: Call, kind: str, resource_id: str, location: str) -> Operation:
-        return self.services.engine.begin(
-            kind,
-            name="delete" if kind.endswith("delete") else "write",
-            resource_id=resource_id,
-            subscription=call.subscription,
-            namespace=NS,
-            location=location,
-            injected_error=call.lro_failure,
-        )
-
-    def _complete_put(self, operation: Operation, error: dict[str, Any] | None) -> None:
-        resource = self.store.edit(operation.resource_id)
-        if resource is None or resource.private.get("active_operation") != operation.id:
-            return
-        resource.properties["provisioningState"] = "Failed" if error else "Succeeded"
-        resource.private.pop("active_operation", None)
-        self.store.put(resource)
-
-    def _complete_delete(self, operation: Operation, error: dict[str, Any] | None) -> None:
-        resource = self.store.get(operation.resource_id)
-        if resource is None or resource.private.get("active_operation") != operation.id:
-            return
-        if error:
-            self._complete_put(operation, error)
-            return
-        self.services.remove(resource.id)
+        return self.services.begin_delete(call, kind, resource.id, resource.body["location"], NS)
 
     def _store_write(
         self, call: Call, kind: str, resource_id: str, body: dict[str, Any], private: dict[str, Any], created: bool
     ) -> Reply:
         body["properties"]["provisioningState"] = "Creating" if created else "Updating"
-        operation = self._begin(call, kind, resource_id, body["location"])
+        operation = self.services.begin(call, kind, resource_id, body["location"], NS)
         private["active_operation"] = operation.id
         self.store.put(Resource(id=resource_id, type=call.type_name, body=body, private=private))
         return Reply(201 if created else 200, body, self.services.lro_headers(call, operation))
 
-    def _location(self, request: dict[str, Any], existing: Resource | None) -> str:
-        location = request.get("location") or (existing.body["location"] if existing else None)
-        if not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-        location = util.normalize_location(location)
-        if existing is not None and existing.body["location"] != location:
-            raise ArmError(409, "PropertyChangeNotAllowed", "Changing property 'location' is not allowed.",
-                           target="location")
-        return location
+    def _target(self, call: Call, default_location: str | None = None) -> tuple[dict[str, Any], str, Resource | None, str]:
+        """``(request, id, existing, location)`` of a PUT (no write may be in flight; the location defaults to the
+        parent's for gallery children and cannot change)."""
+        request = call.body if isinstance(call.body, dict) else {}
+        resource_id = self.services.canonical_id(call)
+        existing = self.store.get(resource_id)
+        self._writable(existing)
+        location = self.services.write_location({"location": request.get("location") or default_location}, existing)
+        return request, resource_id, existing, location
 
     @staticmethod
     def _base_body(call: Call, resource_id: str, location: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -257,11 +214,7 @@ class ImagesProvider:
     def put_image(self, call: Call) -> Reply:
         assert call.resource_group is not None
         self.services.require_resource_group(call.subscription, call.resource_group)
-        request = call.body if isinstance(call.body, dict) else {}
-        resource_id = self.services.canonical_id(call)
-        existing = self.store.get(resource_id)
-        self._writable(existing)
-        location = self._location(request, existing)
+        request, resource_id, existing, location = self._target(call)
         props = copy.deepcopy(request.get("properties") or {})
         if existing is not None:
             for path in (("sourceVirtualMachine", "id"), ("storageProfile", "osDisk", "managedDisk", "id"),
@@ -396,11 +349,7 @@ class ImagesProvider:
     def put_gallery(self, call: Call) -> Reply:
         assert call.resource_group is not None
         self.services.require_resource_group(call.subscription, call.resource_group)
-        request = call.body if isinstance(call.body, dict) else {}
-        resource_id = self.services.canonical_id(call)
-        existing = self.store.get(resource_id)
-        self._writable(existing)
-        location = self._location(request, existing)
+        request, resource_id, existing, location = self._target(call)
         props = copy.deepcopy(request.get("properties") or {})
         props["identifier"] = {"uniqueName": f"{call.subscription}-{call.name.upper()}"}
         body = self._base_body(call, resource_id, location, request)
@@ -420,11 +369,7 @@ class ImagesProvider:
 
     def put_gallery_image(self, call: Call) -> Reply:
         gallery = self._parent(call)
-        request = call.body if isinstance(call.body, dict) else {}
-        resource_id = self.services.canonical_id(call)
-        existing = self.store.get(resource_id)
-        self._writable(existing)
-        location = self._location({"location": request.get("location") or gallery.body["location"]}, existing)
+        request, resource_id, existing, location = self._target(call, gallery.body["location"])
         props = copy.deepcopy(request.get("properties") or {})
         props["osType"] = _choice(props.get("osType"), ("Linux", "Windows"), "osType")
         props["osState"] = _choice(props.get("osState"), ("Generalized", "Specialized"), "osState")
@@ -445,16 +390,12 @@ class ImagesProvider:
 
     def put_version(self, call: Call) -> Reply:
         definition = self._parent(call)
-        request = call.body if isinstance(call.body, dict) else {}
         if not _VERSION.match(call.name):
             raise invalid_parameter(
                 f"The gallery image version name '{call.name}' is invalid. It must follow the format "
                 "<MajorVersion>.<MinorVersion>.<Patch> with 32-bit integers.", "galleryImageVersionName"
             )
-        resource_id = self.services.canonical_id(call)
-        existing = self.store.get(resource_id)
-        self._writable(existing)
-        location = self._location({"location": request.get("location") or definition.body["location"]}, existing)
+        request, resource_id, existing, location = self._target(call, definition.body["location"])
         props = copy.deepcopy(request.get("properties") or {})
         source_id = util.get_path(props, "storageProfile", "source", "id")
         if existing is not None:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import ids, lro, util
-from ..errors import ArmError, bad_request, resource_not_found
+from ..errors import bad_request, resource_not_found
 from ..lro import Operation
 from ..routing import RESOURCE_GROUP, SUBSCRIPTION, Call, Reply, Router
 from ..services import Services
 from ..store import Resource
-from .network import NIC, NetworkProvider
+from .network import NIC, NetworkProvider, invalid_reference, ip_configuration_links, put_target, ref_id
 
 NS = "Microsoft.Network"
 LB = "Microsoft.Network/loadBalancers"
@@ -60,18 +60,6 @@ class PoolUse:
 
 #: Returns every use of the children of the given load balancer id.
 PoolUsers = Callable[[str], list[PoolUse]]
-
-
-def _ref(value: Any) -> str | None:
-    return value.get("id") if isinstance(value, dict) and value.get("id") else None
-
-
-def _invalid_reference(referenced: str, referencing: str) -> ArmError:
-    return bad_request(
-        "InvalidResourceReference",
-        f"Resource {referenced} referenced by resource {referencing} was not found. Please make sure that the "
-        "referenced resource exists, and that both resources are in the same region.",
-    )
 
 
 def lb_id_of(child_id: str) -> str | None:
@@ -126,7 +114,7 @@ class LoadBalancerProvider:
         """The canonical id of an existing child, else 400 ``InvalidResourceReference``."""
         child = self.find_child(child_id, collection) if isinstance(child_id, str) else None
         if child is None:
-            raise _invalid_reference(str(child_id), referencing)
+            raise invalid_reference(str(child_id), referencing)
         return str(child["id"])
 
     def uses(self, lb_id: str) -> list[PoolUse]:
@@ -199,27 +187,7 @@ class LoadBalancerProvider:
         return Reply(200, self.view(edited))
 
     def put_lb(self, call: Call) -> Reply:
-        assert call.resource_group is not None
-        self.services.require_resource_group(call.subscription, call.resource_group)
-        request = call.body if isinstance(call.body, dict) else {}
-        lb_id = self.services.canonical_id(call)
-        existing = self.store.get(lb_id)
-        if existing is not None and existing.properties.get("provisioningState") == "Deleting":
-            raise ArmError(
-                409, "AnotherOperationInProgress", "Another operation on this or dependent resource is in progress."
-            )
-        location = request.get("location") or (existing.body["location"] if existing else None)
-        if not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-        location = util.normalize_location(location)
-        if existing is not None and existing.body["location"] != location:
-            raise ArmError(
-                409,
-                "InvalidResourceLocation",
-                f"The resource '{call.name}' already exists in location '{existing.body['location']}' in resource "
-                f"group '{call.resource_group}'. A resource with the same name cannot be created in location "
-                f"'{location}'. Please select a new resource name.",
-            )
+        request, lb_id, existing, location = put_target(self.services, call)
         sku = copy.deepcopy(request.get("sku") or (existing.body.get("sku") if existing else None) or {"name": "Standard"})
         if sku.get("name") not in ("Basic", "Standard", "Gateway"):
             raise bad_request("InvalidParameter", f"Load balancer SKU '{sku.get('name')}' is not valid.", "sku.name")
@@ -229,6 +197,7 @@ class LoadBalancerProvider:
             self._check_removed_children_unused(existing, props)
         props["provisioningState"] = "Updating"
         props["resourceGuid"] = existing.properties.get("resourceGuid") if existing else util.new_uuid()
+        props.setdefault("scope", existing.properties.get("scope", "Public") if existing else "Public")
         body: dict[str, Any] = {
             "name": call.name,
             "id": lb_id,
@@ -243,15 +212,7 @@ class LoadBalancerProvider:
             if extra in request:
                 body[extra] = request[extra]
         body["properties"] = props
-        operation = self.services.engine.begin(
-            "lb.put",
-            name="write",
-            resource_id=lb_id,
-            subscription=call.subscription,
-            namespace=NS,
-            location=location,
-            injected_error=call.lro_failure,
-        )
+        operation = self.services.begin(call, "lb.put", lb_id, location, NS)
         lb = Resource(id=lb_id, type=LB, body=body, private={"active_operation": operation.id})
         self.store.put(lb)
         self._relink(existing, lb)
@@ -289,7 +250,7 @@ class LoadBalancerProvider:
         }
 
         def internal(ref_holder: dict[str, Any], field: str, collection: str, referencing: str, required: bool) -> str | None:
-            ref = _ref(ref_holder.get(field))
+            ref = ref_id(ref_holder.get(field))
             if ref is None:
                 if required:
                     raise bad_request(
@@ -299,7 +260,7 @@ class LoadBalancerProvider:
                 return None
             child = by_id[collection].get(ids.key(ref))
             if child is None:
-                raise _invalid_reference(ref, referencing)
+                raise invalid_reference(ref, referencing)
             ref_holder[field] = {"id": child["id"]}
             return str(child["id"])
 
@@ -309,8 +270,8 @@ class LoadBalancerProvider:
         taken: dict[str, set[str]] = {}
         for frontend in children["frontendIPConfigurations"]:
             p = frontend["properties"]
-            pip_id = _ref(p.get("publicIPAddress"))
-            subnet_id = _ref(p.get("subnet"))
+            pip_id = ref_id(p.get("publicIPAddress"))
+            subnet_id = ref_id(p.get("subnet"))
             if pip_id is None and subnet_id is None:
                 raise bad_request(
                     "InvalidRequestFormat",
@@ -319,8 +280,8 @@ class LoadBalancerProvider:
             if pip_id is not None:
                 pip = self.store.get(pip_id)
                 if pip is None or pip.properties.get("provisioningState") == "Deleting":
-                    raise _invalid_reference(pip_id, lb_id)
-                holder = _ref(pip.properties.get("ipConfiguration"))
+                    raise invalid_reference(pip_id, lb_id)
+                holder = ref_id(pip.properties.get("ipConfiguration"))
                 if holder is not None and holder.lower() != frontend["id"].lower():
                     raise bad_request(
                         "PublicIPAddressInUse", f"Public IP address {pip.id} is already allocated to resource {holder}."
@@ -328,7 +289,7 @@ class LoadBalancerProvider:
                 p["publicIPAddress"] = {"id": pip.id}
             if subnet_id is not None:
                 old = old_frontends.get(frontend["name"].lower())
-                old_subnet = _ref(util.get_path(old, "properties", "subnet"))
+                old_subnet = ref_id(util.get_path(old, "properties", "subnet"))
                 old_address = util.get_path(old, "properties", "privateIPAddress")
                 if p.get("privateIPAllocationMethod") == "Static" and p.get("privateIPAddress"):
                     canonical = self.network.require_subnet(subnet_id, lb_id)
@@ -400,7 +361,7 @@ class LoadBalancerProvider:
         ):
             for rule in children[collection]:
                 for field, back in back_fields:
-                    target = _ref(rule["properties"].get(field))
+                    target = ref_id(rule["properties"].get(field))
                     if target is not None:
                         _add_back_ref(by_id, target, back, rule["id"])
         for rule in children["outboundRules"]:
@@ -428,21 +389,7 @@ class LoadBalancerProvider:
         if lb is None:
             return Reply(204)
         self.check_deletable(lb)
-        edited = self.store.edit(lb.id)
-        assert edited is not None
-        operation = self.services.engine.begin(
-            "lb.delete",
-            name="delete",
-            resource_id=lb.id,
-            subscription=call.subscription,
-            namespace=NS,
-            location=lb.body["location"],
-            injected_error=call.lro_failure,
-        )
-        edited.properties["provisioningState"] = "Deleting"
-        edited.private["active_operation"] = operation.id
-        self.store.put(edited)
-        return Reply(202, None, self.services.lro_headers(call, operation, location=True))
+        return self.services.begin_delete(call, "lb.delete", lb.id, lb.body["location"], NS)
 
     def check_deletable(self, lb: Resource) -> None:
         uses = self.uses(lb.id)
@@ -503,9 +450,9 @@ class LoadBalancerProvider:
             for config in nic.properties.get("ipConfigurations", []):
                 for field in ("loadBalancerBackendAddressPools", "loadBalancerInboundNatRules"):
                     for ref in config.get("properties", {}).get(field) or []:
-                        ref_id = _ref(ref)
-                        if ref_id and ids.key(ref_id).startswith(prefix):
-                            found.append(PoolUse(ref_id, nic.id, NIC, config["id"]))
+                        used = ref_id(ref)
+                        if used and ids.key(used).startswith(prefix):
+                            found.append(PoolUse(used, nic.id, NIC, config["id"]))
         return found
 
     def _check_nic_ip_configuration(self, config_props: dict[str, Any], nic_id: str) -> None:
@@ -516,14 +463,14 @@ class LoadBalancerProvider:
             refs = config_props.get(field)
             if not refs:
                 continue
-            config_props[field] = [{"id": self.require_child(_ref(r), collection, nic_id)} for r in refs]
+            config_props[field] = [{"id": self.require_child(ref_id(r), collection, nic_id)} for r in refs]
 
     def _frontend_private_ips(self, subnet_id: str) -> set[str]:
         used: set[str] = set()
         for lb in self.store.list(LB):
             for frontend in lb.properties.get("frontendIPConfigurations", []):
                 p = frontend.get("properties", {})
-                subnet = _ref(p.get("subnet"))
+                subnet = ref_id(p.get("subnet"))
                 if subnet and subnet.lower() == subnet_id.lower() and p.get("privateIPAddress"):
                     used.add(p["privateIPAddress"])
         return used
@@ -547,16 +494,5 @@ def _add_back_ref(by_id: dict[str, dict[str, dict[str, Any]]], target: str, fiel
 
 
 def _links(lb: Resource | None) -> set[tuple[str, str, str]]:
-    links: set[tuple[str, str, str]] = set()
-    if lb is None:
-        return links
-    for frontend in lb.properties.get("frontendIPConfigurations", []):
-        p = frontend.get("properties", {})
-        pip = _ref(p.get("publicIPAddress"))
-        if pip:
-            links.add((pip, "pip", frontend["id"]))
-        subnet = _ref(p.get("subnet"))
-        if subnet:
-            links.add((subnet, "subnet", frontend["id"]))
-    return links
+    return ip_configuration_links(lb.properties.get("frontendIPConfigurations", [])) if lb is not None else set()
 

@@ -35,7 +35,7 @@ _PIP_POOL = ipaddress.ip_network("20.64.0.0/10")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _invalid_reference(referenced: str, referencing: str) -> ArmError:
+def invalid_reference(referenced: str, referencing: str) -> ArmError:
     return bad_request(
         "InvalidResourceReference",
         f"Resource {referenced} referenced by resource {referencing} was not found. Please make sure that the "
@@ -43,7 +43,7 @@ def _invalid_reference(referenced: str, referencing: str) -> ArmError:
     )
 
 
-def _ref_id(value: Any) -> str | None:
+def ref_id(value: Any) -> str | None:
     return value.get("id") if isinstance(value, dict) and value.get("id") else None
 
 
@@ -62,15 +62,76 @@ def subnet_prefixes(subnet_body: dict[str, Any]) -> list[Network]:
     return [_parse_prefix(p, "addressPrefix") for p in raw]
 
 
+def find_named(items: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The item of a list of named sub-resources with this name (case-insensitive), or None."""
+    return next((item for item in items if item["name"].lower() == name.lower()), None)
+
+
 def _find_subnet(vnet: Resource, name: str) -> dict[str, Any] | None:
-    for subnet in vnet.properties.get("subnets", []):
-        if subnet["name"].lower() == name.lower():
-            return subnet
-    return None
+    return find_named(vnet.properties.get("subnets", []), name)
 
 
 def _is_deleting(resource: Resource | None) -> bool:
     return resource is not None and resource.properties.get("provisioningState") == "Deleting"
+
+
+def _is_subnet_id(resource_id: str) -> bool:
+    parsed = ids.parse(resource_id)
+    return parsed is not None and parsed.type_name.lower() == SUBNET.lower()
+
+
+def put_target(services: Services, call: Call) -> tuple[dict[str, Any], str, Resource | None, str]:
+    """``(request, id, existing, location)`` of a PUT of a top-level network resource, after ARM's checks: resource
+    group, not being deleted (409 ``AnotherOperationInProgress``), location required and unchanged (409
+    ``InvalidResourceLocation``)."""
+    assert call.resource_group is not None
+    services.require_resource_group(call.subscription, call.resource_group)
+    request = call.body if isinstance(call.body, dict) else {}
+    resource_id = services.canonical_id(call)
+    existing = services.store.get(resource_id)
+    if _is_deleting(existing):
+        raise ArmError(
+            409, "AnotherOperationInProgress", "Another operation on this or dependent resource is in progress."
+        )
+
+    def moved(location: str) -> ArmError:
+        assert existing is not None
+        return ArmError(
+            409,
+            "InvalidResourceLocation",
+            f"The resource '{call.name}' already exists in location '{existing.body['location']}' in resource "
+            f"group '{call.resource_group}'. A resource with the same name cannot be created in location "
+            f"'{location}'. Please select a new resource name.",
+        )
+
+    return request, resource_id, existing, services.write_location(request, existing, moved)
+
+
+def nested_parent(services: Services, call: Call, *, for_write: bool) -> Resource | None:
+    """The parent (``{type}/{name}``) of a call on a sub-resource kept in the parent's properties (subnets, NSG
+    rules), with the resource group's stored casing; None if missing."""
+    assert call.resource_group is not None
+    group = services.require_resource_group(call.subscription, call.resource_group, for_write=for_write)
+    parent_id = ids.resource_id(call.subscription, group.body["name"], call.namespace, call.types[:1], call.names[:1])
+    return services.store.get(parent_id)
+
+
+def nested_get(call: Call, parent: Resource | None) -> Reply:
+    """GET of a sub-resource kept in ``parent.properties[{child type}]``."""
+    child = find_named(parent.properties.get(call.types[1], []), call.names[1]) if parent is not None else None
+    if child is None:
+        assert call.resource_group is not None
+        parent_path = f"{call.namespace}/{call.types[0]}/{call.names[0]}/{call.types[1]}"
+        raise resource_not_found(parent_path, call.names[1], call.resource_group)
+    return Reply(200, child)
+
+
+def nested_list(services: Services, call: Call, parent: Resource | None) -> Reply:
+    """LIST of the sub-resources kept in ``parent.properties[{child type}]``."""
+    if parent is None:
+        assert call.resource_group is not None
+        raise resource_not_found(f"{call.namespace}/{call.types[0]}", call.names[0], call.resource_group)
+    return services.page(call, list(parent.properties.get(call.types[1], [])))
 
 
 class NetworkProvider:
@@ -119,27 +180,7 @@ class NetworkProvider:
     def _put_top(
         self, call: Call, builder: Callable[[Call, Resource | None, dict[str, Any], str], dict[str, Any]]
     ) -> Reply:
-        assert call.resource_group is not None
-        self.services.require_resource_group(call.subscription, call.resource_group)
-        request = call.body if isinstance(call.body, dict) else {}
-        resource_id = self.services.canonical_id(call)
-        existing = self.store.get(resource_id)
-        if _is_deleting(existing):
-            raise ArmError(
-                409, "AnotherOperationInProgress", "Another operation on this or dependent resource is in progress."
-            )
-        location = request.get("location") or (existing.body["location"] if existing else None)
-        if not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
-        location = util.normalize_location(location)
-        if existing is not None and existing.body["location"] != location:
-            raise ArmError(
-                409,
-                "InvalidResourceLocation",
-                f"The resource '{call.name}' already exists in location '{existing.body['location']}' in resource "
-                f"group '{call.resource_group}'. A resource with the same name cannot be created in location "
-                f"'{location}'. Please select a new resource name.",
-            )
+        request, resource_id, existing, location = put_target(self.services, call)
         properties = builder(call, existing, request, resource_id)
         properties["provisioningState"] = "Updating"
         properties.setdefault(
@@ -172,23 +213,10 @@ class NetworkProvider:
         return Reply(200 if existing is not None else 201, stored.body, self.services.lro_headers(call, operation))
 
     def _begin(self, call: Call, kind: str, resource_id: str, location: str) -> Operation:
-        return self.services.engine.begin(
-            kind,
-            name="delete" if kind == "network.delete" else "write",
-            resource_id=resource_id,
-            subscription=call.subscription,
-            namespace=NS,
-            location=location,
-            injected_error=call.lro_failure,
-        )
+        return self.services.begin(call, kind, resource_id, location, NS)
 
     def get_top(self, call: Call) -> Reply:
-        assert call.resource_group is not None
-        self.services.require_resource_group(call.subscription, call.resource_group, for_write=False)
-        resource = self.store.get(call.resource_id)
-        if resource is None:
-            raise resource_not_found(call.type_name, call.name, call.resource_group)
-        return Reply(200, resource.body)
+        return Reply(200, self.services.require(call).body)
 
     def patch_tags(self, call: Call) -> Reply:
         assert call.resource_group is not None
@@ -203,27 +231,24 @@ class NetworkProvider:
         return Reply(200, resource.body)
 
     def list_in_group(self, call: Call) -> Reply:
-        assert call.resource_group is not None
-        group = self.services.require_resource_group(call.subscription, call.resource_group, for_write=False)
-        return self.services.page(call, [r.body for r in self.store.list(call.type_name, group.id)])
+        return self.services.list_in_group(call)
 
     def list_in_subscription(self, call: Call) -> Reply:
-        resources = self.store.list(call.type_name, ids.subscription_id(call.subscription))
-        return self.services.page(call, [r.body for r in resources])
+        return self.services.list_in_subscription(call)
 
     def delete_top(self, call: Call) -> Reply:
         resource = self.store.get(call.resource_id)
         if resource is None:
             return Reply(204)
         props = resource.properties
-        if call.type_name == NIC and _ref_id(props.get("virtualMachine")):
+        if call.type_name == NIC and ref_id(props.get("virtualMachine")):
             raise bad_request(
                 "NicInUse",
                 f"Network Interface {resource.id} is used by existing resource {props['virtualMachine']['id']}. "
                 "In order to delete the network interface, it must be dissociated from the resource. To learn more, "
                 "see aka.ms/deletenic.",
             )
-        if call.type_name == PIP and _ref_id(props.get("ipConfiguration")):
+        if call.type_name == PIP and ref_id(props.get("ipConfiguration")):
             raise bad_request(
                 "PublicIPAddressInUse",
                 f"Public IP address {resource.id} can not be deleted since it is still allocated to resource "
@@ -243,30 +268,29 @@ class NetworkProvider:
         return self._begin_delete(call, resource.id)
 
     def _begin_delete(self, call: Call, resource_id: str) -> Reply:
-        resource = self.store.edit(resource_id)
+        resource = self.store.get(resource_id)
         assert resource is not None
         location = resource.body.get("location") or self._location_of_parent(resource_id)
-        operation = self._begin(call, "network.delete", resource_id, location)
-        resource.properties["provisioningState"] = "Deleting"
-        resource.private["active_operation"] = operation.id
-        self.store.put(resource)
-        return Reply(202, None, self.services.lro_headers(call, operation, location=True))
+        return self.services.begin_delete(call, "network.delete", resource_id, location, NS)
 
     def _location_of_parent(self, resource_id: str) -> str:
         parsed = ids.parse(resource_id)
         parent = self.store.get(parsed.parent_id) if parsed is not None else None
         return parent.body.get("location", "global") if parent is not None else "global"
 
+    def _edit_subnet(self, resource_id: str) -> tuple[Resource, dict[str, Any]] | None:
+        """``(VNet being edited, its subnet)`` for a subnet id whose VNet and subnet exist, else None."""
+        parsed = ids.parse(resource_id)
+        vnet = self.store.edit(parsed.parent_id) if parsed is not None else None
+        subnet = _find_subnet(vnet, parsed.name) if vnet is not None and parsed is not None else None
+        return (vnet, subnet) if vnet is not None and subnet is not None else None
+
     def _complete_put(self, operation: Operation, error: dict[str, Any] | None) -> None:
-        parsed = ids.parse(operation.resource_id)
-        if parsed is not None and parsed.type_name.lower() == SUBNET.lower():
-            vnet = self.store.edit(parsed.parent_id)
-            if vnet is None:
-                return
-            subnet = _find_subnet(vnet, parsed.name)
-            if subnet is not None:
-                subnet["properties"]["provisioningState"] = "Failed" if error else "Succeeded"
-                self.store.put(vnet)
+        if _is_subnet_id(operation.resource_id):
+            found = self._edit_subnet(operation.resource_id)
+            if found is not None:
+                found[1]["properties"]["provisioningState"] = "Failed" if error else "Succeeded"
+                self.store.put(found[0])
             return
         resource = self.store.edit(operation.resource_id)
         if resource is None or resource.private.get("active_operation") != operation.id:
@@ -279,16 +303,13 @@ class NetworkProvider:
         self.store.put(resource)
 
     def _complete_delete(self, operation: Operation, error: dict[str, Any] | None) -> None:
-        parsed = ids.parse(operation.resource_id)
         if error is not None:
             self._complete_put(operation, error)
             return
-        if parsed is not None and parsed.type_name.lower() == SUBNET.lower():
-            vnet = self.store.edit(parsed.parent_id)
-            if vnet is None:
-                return
-            subnet = _find_subnet(vnet, parsed.name)
-            if subnet is not None:
+        if _is_subnet_id(operation.resource_id):
+            found = self._edit_subnet(operation.resource_id)
+            if found is not None:
+                vnet, subnet = found
                 self._link_subnet_nsg(subnet, vnet, unlink=True)
                 vnet.properties["subnets"] = [s for s in vnet.properties["subnets"] if s is not subnet]
                 vnet.body["etag"] = util.new_etag()
@@ -332,11 +353,11 @@ class NetworkProvider:
         if not props.get("addressPrefix") and not props.get("addressPrefixes"):
             raise bad_request("InvalidRequestFormat", f"Subnet '{name}' needs an addressPrefix.", "addressPrefix")
         subnet_id = f"{vnet_id}/subnets/{name}"
-        nsg_id = _ref_id(props.get("networkSecurityGroup"))
+        nsg_id = ref_id(props.get("networkSecurityGroup"))
         if nsg_id is not None:
             nsg = self.store.get(nsg_id)
             if nsg is None or _is_deleting(nsg):
-                raise _invalid_reference(nsg_id, subnet_id)
+                raise invalid_reference(nsg_id, subnet_id)
         if old is not None:
             in_use = old["properties"].get("ipConfigurations")
             if in_use and subnet_prefixes(old) != subnet_prefixes({"properties": props}):
@@ -388,12 +409,7 @@ class NetworkProvider:
             )
 
     def _vnet_for_subnet_call(self, call: Call, *, for_write: bool) -> Resource | None:
-        assert call.resource_group is not None
-        self.services.require_resource_group(call.subscription, call.resource_group, for_write=for_write)
-        group = self.services.resource_group(call.subscription, call.resource_group)
-        assert group is not None
-        vnet_id = ids.resource_id(call.subscription, group.body["name"], NS, ("virtualNetworks",), call.names[:1])
-        return self.store.get(vnet_id)
+        return nested_parent(self.services, call, for_write=for_write)
 
     def put_subnet(self, call: Call) -> Reply:
         vnet = self._vnet_for_subnet_call(call, for_write=True)
@@ -420,19 +436,10 @@ class NetworkProvider:
         return Reply(201 if old is None else 200, subnet, self.services.lro_headers(call, operation))
 
     def get_subnet(self, call: Call) -> Reply:
-        vnet = self._vnet_for_subnet_call(call, for_write=False)
-        subnet = _find_subnet(vnet, call.names[1]) if vnet is not None else None
-        if subnet is None:
-            assert call.resource_group is not None
-            raise resource_not_found(f"{VNET}/{call.names[0]}/subnets", call.names[1], call.resource_group)
-        return Reply(200, subnet)
+        return nested_get(call, self._vnet_for_subnet_call(call, for_write=False))
 
     def list_subnets(self, call: Call) -> Reply:
-        vnet = self._vnet_for_subnet_call(call, for_write=False)
-        if vnet is None:
-            assert call.resource_group is not None
-            raise resource_not_found(VNET, call.names[0], call.resource_group)
-        return self.services.page(call, list(vnet.properties.get("subnets", [])))
+        return nested_list(self.services, call, self._vnet_for_subnet_call(call, for_write=False))
 
     def delete_subnet(self, call: Call) -> Reply:
         vnet = self._vnet_for_subnet_call(call, for_write=True)
@@ -454,7 +461,7 @@ class NetworkProvider:
             self._link_subnet_nsg(subnet, vnet, unlink=True)
 
     def _link_subnet_nsg(self, subnet: dict[str, Any], vnet: Resource, *, unlink: bool = False) -> None:
-        nsg_id = _ref_id(subnet["properties"].get("networkSecurityGroup"))
+        nsg_id = ref_id(subnet["properties"].get("networkSecurityGroup"))
         if nsg_id is not None:
             self._backref_list(nsg_id, "subnets", subnet["id"], add=not unlink)
 
@@ -570,7 +577,7 @@ class NetworkProvider:
             config_props = copy.deepcopy(config.get("properties") or {})
             for check in self.ip_configuration_checks:
                 check(config_props, resource_id)
-            subnet_id = _ref_id(config_props.get("subnet")) or primary_subnet
+            subnet_id = ref_id(config_props.get("subnet")) or primary_subnet
             if subnet_id is None:
                 raise bad_request(
                     "InvalidRequestFormat", f"IP configuration {config_id} needs a subnet reference.", "subnet"
@@ -581,7 +588,7 @@ class NetworkProvider:
             prefix = subnet_prefixes(subnet)[0]
             old = old_configs.get(name.lower())
             old_address = util.get_path(old, "properties", "privateIPAddress")
-            old_subnet = _ref_id(util.get_path(old, "properties", "subnet"))
+            old_subnet = ref_id(util.get_path(old, "properties", "subnet"))
             method = config_props.get("privateIPAllocationMethod") or "Dynamic"
             used = self._used_private_ips(subnet["id"], exclude_nic=resource_id) | taken_here.setdefault(
                 subnet["id"].lower(), set()
@@ -593,12 +600,12 @@ class NetworkProvider:
             else:
                 address = _allocate_private_ip(prefix, used, subnet["id"])
             taken_here[subnet["id"].lower()].add(address)
-            pip_id = _ref_id(config_props.get("publicIPAddress"))
+            pip_id = ref_id(config_props.get("publicIPAddress"))
             if pip_id is not None:
                 pip = self.store.get(pip_id)
                 if pip is None or _is_deleting(pip):
-                    raise _invalid_reference(pip_id, resource_id)
-                holder = _ref_id(pip.properties.get("ipConfiguration"))
+                    raise invalid_reference(pip_id, resource_id)
+                holder = ref_id(pip.properties.get("ipConfiguration"))
                 if holder is not None and holder.lower() != config_id.lower():
                     raise bad_request(
                         "PublicIPAddressInUse",
@@ -625,14 +632,15 @@ class NetworkProvider:
                 }
             )
         props["ipConfigurations"] = built
-        nsg_id = _ref_id(props.get("networkSecurityGroup"))
+        nsg_id = ref_id(props.get("networkSecurityGroup"))
         if nsg_id is not None:
             nsg = self.store.get(nsg_id)
             if nsg is None or _is_deleting(nsg):
-                raise _invalid_reference(nsg_id, resource_id)
+                raise invalid_reference(nsg_id, resource_id)
             props["networkSecurityGroup"] = {"id": nsg.id}
         props.setdefault("dnsSettings", {"dnsServers": []})
         props["dnsSettings"].setdefault("appliedDnsServers", [])
+        props["dnsSettings"]["internalDomainNameSuffix"] = _internal_dns_suffix(resource_id)
         props.setdefault("enableAcceleratedNetworking", False)
         props.setdefault("enableIPForwarding", False)
         props.setdefault("disableTcpStateTracking", False)
@@ -642,7 +650,7 @@ class NetworkProvider:
         props.setdefault("hostedWorkloads", [])
         props.setdefault("tapConfigurations", [])
         if existing is not None:
-            for kept in ("virtualMachine", "macAddress"):
+            for kept in ("virtualMachine", "macAddress", "primary"):
                 if kept in existing.properties:
                     props[kept] = existing.properties[kept]
         return props
@@ -650,11 +658,11 @@ class NetworkProvider:
     def _resolve_subnet(self, subnet_id: str, referencing: str) -> tuple[Resource, dict[str, Any]]:
         parsed = ids.parse(subnet_id)
         if parsed is None or parsed.type_name.lower() != SUBNET.lower():
-            raise _invalid_reference(subnet_id, referencing)
+            raise invalid_reference(subnet_id, referencing)
         vnet = self.store.get(parsed.parent_id)
         subnet = _find_subnet(vnet, parsed.name) if vnet is not None and not _is_deleting(vnet) else None
         if vnet is None or subnet is None or subnet["properties"].get("provisioningState") == "Deleting":
-            raise _invalid_reference(subnet_id, referencing)
+            raise invalid_reference(subnet_id, referencing)
         return vnet, subnet
 
     def _used_private_ips(self, subnet_id: str, exclude_nic: str) -> set[str]:
@@ -663,7 +671,7 @@ class NetworkProvider:
             if nic.key == ids.key(exclude_nic):
                 continue
             for config in nic.properties.get("ipConfigurations", []):
-                config_subnet = _ref_id(config["properties"].get("subnet"))
+                config_subnet = ref_id(config["properties"].get("subnet"))
                 if config_subnet and config_subnet.lower() == subnet_id.lower():
                     used.add(config["properties"]["privateIPAddress"])
         for users in self.private_ip_users:
@@ -751,7 +759,7 @@ class NetworkProvider:
                 return
             if add:
                 pip.properties["ipConfiguration"] = {"id": ref}
-            elif (_ref_id(pip.properties.get("ipConfiguration")) or "").lower() == ref.lower():
+            elif (ref_id(pip.properties.get("ipConfiguration")) or "").lower() == ref.lower():
                 pip.properties.pop("ipConfiguration", None)
             self.store.put(pip)
         elif kind == "nsg":
@@ -771,17 +779,24 @@ class NetworkProvider:
         self.store.put(resource)
 
 
-def _links(nic: Resource) -> set[tuple[str, str, str]]:
+def ip_configuration_links(configs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """``(target, kind, ref)`` links of ip configurations (NIC ones, load balancer frontends): each one's subnet
+    (kind ``subnet``) and public IP (kind ``pip``) record the configuration's id."""
     links: set[tuple[str, str, str]] = set()
-    for config in nic.properties.get("ipConfigurations", []):
+    for config in configs:
         props = config.get("properties", {})
-        subnet_id = _ref_id(props.get("subnet"))
+        subnet_id = ref_id(props.get("subnet"))
         if subnet_id:
             links.add((subnet_id, "subnet", config["id"]))
-        pip_id = _ref_id(props.get("publicIPAddress"))
+        pip_id = ref_id(props.get("publicIPAddress"))
         if pip_id:
             links.add((pip_id, "pip", config["id"]))
-    nsg_id = _ref_id(nic.properties.get("networkSecurityGroup"))
+    return links
+
+
+def _links(nic: Resource) -> set[tuple[str, str, str]]:
+    links = ip_configuration_links(nic.properties.get("ipConfigurations", []))
+    nsg_id = ref_id(nic.properties.get("networkSecurityGroup"))
     if nsg_id:
         links.add((nsg_id, "nsg", nic.id))
     return links
@@ -801,11 +816,13 @@ def _allocate_private_ip(prefix: Network, used: set[str], subnet_id: str) -> str
 # NIC <-> VM association (used by the compute provider) --------------------------------------------------------
 
 
-def attach_nic(services: Services, nic_id: str, vm_id: str) -> None:
+def attach_nic(services: Services, nic_id: str, vm_id: str, *, primary: bool = True) -> None:
+    """Record the VM on its NIC (``virtualMachine``, ``primary`` as ARM shows them, and a MAC address)."""
     nic = services.store.edit(nic_id)
     if nic is None:
         return
     nic.properties["virtualMachine"] = {"id": vm_id}
+    nic.properties["primary"] = primary
     nic.properties.setdefault("macAddress", _mac_address(nic.id))
     nic.body["etag"] = util.new_etag()
     services.store.put(nic)
@@ -813,11 +830,20 @@ def attach_nic(services: Services, nic_id: str, vm_id: str) -> None:
 
 def detach_nic(services: Services, nic_id: str, vm_id: str) -> None:
     nic = services.store.edit(nic_id)
-    if nic is None or (_ref_id(nic.properties.get("virtualMachine")) or "").lower() != vm_id.lower():
+    if nic is None or (ref_id(nic.properties.get("virtualMachine")) or "").lower() != vm_id.lower():
         return
     nic.properties.pop("virtualMachine", None)
+    nic.properties.pop("primary", None)
     nic.body["etag"] = util.new_etag()
     services.store.put(nic)
+
+
+def _internal_dns_suffix(nic_id: str) -> str:
+    """Azure's internal DNS suffix of a NIC (one per resource group here), e.g. ``<26 chars>.ax.internal.cloudapp.net``."""
+    parsed = ids.parse(nic_id)
+    seed = ids.resource_group_id(parsed.subscription, parsed.resource_group) if parsed is not None else nic_id
+    digest = hashlib.sha256(seed.lower().encode()).hexdigest()
+    return f"{digest[:26]}.ax.internal.cloudapp.net"
 
 
 def _mac_address(seed: str) -> str:

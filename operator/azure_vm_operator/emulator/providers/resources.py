@@ -164,21 +164,7 @@ class ResourcesProvider:
         active = self.services.engine.active(group.private.get("active_operation"))
         if active is not None:
             return Reply(202, None, self.services.lro_headers(call, active, location=True))
-        operation = self.services.engine.begin(
-            "rg.delete",
-            name="delete",
-            resource_id=group.id,
-            subscription=call.subscription,
-            namespace="Microsoft.Resources",
-            location=group.body["location"],
-            injected_error=call.lro_failure,
-        )
-        edited = self.store.edit(group.id)
-        assert edited is not None
-        edited.properties["provisioningState"] = "Deleting"
-        edited.private["active_operation"] = operation.id
-        self.store.put(edited)
-        return Reply(202, None, self.services.lro_headers(call, operation, location=True))
+        return self.services.begin_delete(call, "rg.delete", group.id, group.body["location"], "Microsoft.Resources")
 
     def _complete_delete(self, operation: Operation, error: dict[str, Any] | None) -> None:
         group = self.store.edit(operation.resource_id)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import catalog, ids, lro, util
-from ..errors import ArmError, bad_request, invalid_parameter, operation_not_allowed, resource_not_found
+from ..errors import ArmError, invalid_parameter, operation_not_allowed, resource_not_found
 from ..lro import Operation
 from ..routing import RESOURCE_GROUP, SUBSCRIPTION, Call, Reply, Router
 from ..services import Services
@@ -41,10 +41,12 @@ from .compute import (
     _property_change,
     _validate_os_profile,
     _validate_size,
+    check_writable,
+    fill_identity,
     instance_view,
 )
 from .load_balancers import LoadBalancerProvider, PoolUse
-from .network import NSG, NetworkProvider, _mac_address
+from .network import NSG, NetworkProvider, _mac_address, invalid_reference
 
 NS = "Microsoft.Compute"
 VMSS = "Microsoft.Compute/virtualMachineScaleSets"
@@ -101,14 +103,6 @@ def _base36(value: int) -> str:
         text = digits[rest] + text
         if value == 0:
             return text
-
-
-def _invalid_reference(referenced: str, referencing: str) -> ArmError:
-    return bad_request(
-        "InvalidResourceReference",
-        f"Resource {referenced} referenced by resource {referencing} was not found. Please make sure that the "
-        "referenced resource exists, and that both resources are in the same region.",
-    )
 
 
 class ScaleSetProvider:
@@ -201,6 +195,7 @@ class ScaleSetProvider:
 
     def _instance_body(self, instance: Resource, vmss: Resource | None, expand: str | None = None) -> dict[str, Any]:
         body = copy.deepcopy(instance.body)
+        body["etag"] = f'"{instance.private.get("etag_seq", 1)}"'  # a quoted counter, as for VMs
         version = vmss.private.get("model_version") if vmss is not None else None
         body["properties"]["latestModelApplied"] = instance.private.get("model_version") == version
         wanted = {e.strip().lower() for e in (expand or "").split(",")}
@@ -400,6 +395,7 @@ class ScaleSetProvider:
             raise invalid_parameter("A scale set OS disk must be created 'FromImage'.", "osDisk.createOption")
         reference = copy.deepcopy(storage.get("imageReference"))
         os_type, generation = self.compute._validate_image(reference, os_disk, profile.get("osProfile"))
+        os_disk["osType"] = os_type  # ARM shows the image's OS type in the model
         if existing is None:
             os_profile = _validate_os_profile(profile.get("osProfile"), os_type, name)
             os_profile.pop("computerName", None)
@@ -468,7 +464,7 @@ class ScaleSetProvider:
             if nsg_id is not None:
                 nsg = self.store.get(nsg_id)
                 if nsg is None or nsg.type.lower() != NSG.lower():
-                    raise _invalid_reference(nsg_id, vmss_id)
+                    raise invalid_reference(nsg_id, vmss_id)
                 cfg["networkSecurityGroup"] = {"id": nsg.id}
             ip_configs = cfg.get("ipConfigurations")
             if not ip_configs:
@@ -527,6 +523,7 @@ class ScaleSetProvider:
         for optional in ("tags", "zones", "plan", "identity", "extendedLocation"):
             if request.get(optional):
                 body[optional] = copy.deepcopy(request[optional])
+        fill_identity(body, call.subscription)
         body["properties"] = copy.deepcopy(request.get("properties") or {})
         user_data = None
         if isinstance(body["properties"].get("virtualMachineProfile"), dict):
@@ -576,6 +573,7 @@ class ScaleSetProvider:
             if optional in request:
                 patch[optional] = copy.deepcopy(request[optional])
         merged = util.deep_merge(existing.body, patch)
+        fill_identity(merged, call.subscription)
         if "tags" in request:
             merged["tags"] = request["tags"] or {}
             if not merged["tags"]:
@@ -634,19 +632,9 @@ class ScaleSetProvider:
                 raise _property_change(f"osProfile.{field_name}")
 
     def _check_writable(self, vmss: Resource, operation_name: str) -> None:
-        if vmss.properties.get("provisioningState") == "Deleting":
-            raise operation_not_allowed(
-                f"Operation '{operation_name}' is not allowed on Virtual Machine Scale Set '{vmss.body['name']}' since "
-                "it is marked for deletion. You can only retry the Delete operation (or wait for an ongoing one to "
-                "complete)."
-            )
-        active = self.services.engine.active(vmss.private.get("active_operation"))
-        if active is not None:
-            raise operation_not_allowed(
-                f"Operation '{operation_name}' is not allowed since the Virtual Machine Scale Set '{vmss.body['name']}' "
-                f"is in the middle of operation '{vmss.private.get('active_name', active.name)}'. Wait for the ongoing "
-                "operation to complete and retry."
-            )
+        name = vmss.body["name"]
+        check_writable(self.services, vmss, operation_name, f"on Virtual Machine Scale Set '{name}' since it is",
+                       f"the Virtual Machine Scale Set '{name}'")
 
     def _pick_scale_in(self, vmss: Resource, live: list[Resource], count: int) -> list[Resource]:
         """Instances to remove: by ``scaleInPolicy`` (see the module doc), never those protected from scale-in."""
@@ -760,6 +748,7 @@ class ScaleSetProvider:
                 props[key] = profile[key]
         props.update(keep)
         instance.body["sku"] = {"name": size.name, "tier": vmss.body["sku"].get("tier", "Standard")}
+        instance.private["etag_seq"] = int(instance.private.get("etag_seq", 0)) + 1
         instance.private.update(
             model_version=vmss.private.get("model_version"),
             os_type=os_type,
@@ -926,6 +915,7 @@ class ScaleSetProvider:
             }
         if "tags" in request:
             edited.body["tags"] = request["tags"] or {}
+        edited.private["etag_seq"] = int(edited.private.get("etag_seq", 1)) + 1
         self.store.put(edited)
         self._set_params(operation, vmss.id, [instance.body["instanceId"]])
         return Reply(200, self._instance_body(edited, vmss), self.services.lro_headers(call, operation))
@@ -973,16 +963,8 @@ class ScaleSetProvider:
     # state helpers --------------------------------------------------------------------------------------------
 
     def _begin(self, call: Call, kind: str, name: str, resource_id: str, location: str, vmss_id: str) -> Operation:
-        return self.services.engine.begin(
-            kind,
-            name=name,
-            resource_id=resource_id,
-            subscription=call.subscription,
-            namespace=NS,
-            location=location,
-            injected_error=call.lro_failure,
-            params={"vmss": vmss_id, "instances": []},
-        )
+        return self.services.begin(call, kind, resource_id, location, NS, name=name,
+                                   params={"vmss": vmss_id, "instances": []})
 
     def _set_params(self, operation: Operation, vmss_id: str, instance_ids: list[str]) -> None:
         doc = self.store.get_operation(operation.id)

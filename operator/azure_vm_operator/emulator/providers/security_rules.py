@@ -12,12 +12,12 @@ import copy
 from typing import Any
 
 from .. import ids, lro, util
-from ..errors import ArmError, bad_request, resource_not_found
+from ..errors import ArmError, bad_request
 from ..lro import Operation
 from ..routing import RESOURCE_GROUP, Call, Reply, Router
 from ..services import Services
 from ..store import Resource
-from .network import NSG, check_security_rule, check_security_rule_conflicts
+from .network import check_security_rule, check_security_rule_conflicts, find_named, nested_get, nested_list, nested_parent
 
 NS = "Microsoft.Network"
 RULE = "Microsoft.Network/networkSecurityGroups/securityRules"
@@ -27,7 +27,7 @@ lro.LATENCY_SECONDS.setdefault("nsgrule.delete", 2.0)
 
 
 def _find(nsg: Resource, name: str) -> dict[str, Any] | None:
-    return next((r for r in nsg.properties.get("securityRules", []) if r["name"].lower() == name.lower()), None)
+    return find_named(nsg.properties.get("securityRules", []), name)
 
 
 class SecurityRulesProvider:
@@ -43,28 +43,16 @@ class SecurityRulesProvider:
         self.services.engine.register("nsgrule.delete", self._complete)
 
     def _nsg(self, call: Call, *, for_write: bool) -> Resource | None:
-        assert call.resource_group is not None
-        group = self.services.require_resource_group(call.subscription, call.resource_group, for_write=for_write)
-        nsg = self.store.get(ids.resource_id(call.subscription, group.body["name"], NS, ("networkSecurityGroups",),
-                                             call.names[:1]))
+        nsg = nested_parent(self.services, call, for_write=for_write)
         if nsg is not None and nsg.properties.get("provisioningState") == "Deleting":
             return None
         return nsg
 
     def get_rule(self, call: Call) -> Reply:
-        nsg = self._nsg(call, for_write=False)
-        rule = _find(nsg, call.names[1]) if nsg is not None else None
-        if rule is None:
-            assert call.resource_group is not None
-            raise resource_not_found(f"{NSG}/{call.names[0]}/securityRules", call.names[1], call.resource_group)
-        return Reply(200, rule)
+        return nested_get(call, self._nsg(call, for_write=False))
 
     def list_rules(self, call: Call) -> Reply:
-        nsg = self._nsg(call, for_write=False)
-        if nsg is None:
-            assert call.resource_group is not None
-            raise resource_not_found(NSG, call.names[0], call.resource_group)
-        return self.services.page(call, list(nsg.properties.get("securityRules", [])))
+        return nested_list(self.services, call, self._nsg(call, for_write=False))
 
     def put_rule(self, call: Call) -> Reply:
         nsg = self._nsg(call, for_write=True)
@@ -121,15 +109,7 @@ class SecurityRulesProvider:
         return Reply(202, None, self.services.lro_headers(call, operation, location=True))
 
     def _begin(self, call: Call, kind: str, resource_id: str, location: str) -> Operation:
-        return self.services.engine.begin(
-            kind,
-            name="delete" if kind.endswith("delete") else "write",
-            resource_id=resource_id,
-            subscription=call.subscription,
-            namespace=NS,
-            location=location,
-            injected_error=call.lro_failure,
-        )
+        return self.services.begin(call, kind, resource_id, location, NS)
 
     def _complete(self, operation: Operation, error: dict[str, Any] | None) -> None:
         parsed = ids.parse(operation.resource_id)
