@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from azure.mgmt.compute import ComputeManagementClient
 
 from azure_vm_operator.api.constants import OWNER_TAG
+from azure_vm_operator.testing.harness import Environment
 
-from e2e_helpers import vm_manifest, wait_for
+from e2e_helpers import Cluster, vm_manifest, wait_for
 
 VM_PATH = "/resourceGroups/e2e-rg/providers/Microsoft.Compute/virtualMachines/"
 
@@ -148,3 +150,32 @@ def test_authorization_failure_is_permanent(env, operator, cluster):
     assert stalled["reason"] == "AuthorizationFailed"
     assert cluster.condition("forbidden", "Ready")["status"] == "False"
     assert cluster.condition("forbidden", "Reconciling")["status"] == "False"
+
+
+def test_operator_restart_during_creation_makes_no_second_vm(tmp_path):
+    """The operator stops while Azure is still creating the VM (its handler is cancelled mid-LRO, no status
+    written), then starts again: it finds the VM by name and ownership tag and waits for it instead of creating
+    another."""
+    env = Environment(workdir=tmp_path, latency_scale=0.2)  # VM create ~6 s
+    try:
+        env.start_operator()
+        cluster = Cluster(env.kube_api_client())
+        compute = env.azure_client(ComputeManagementClient)
+        cluster.apply(vm_manifest("crashy"))
+
+        def creating():
+            try:
+                return compute.virtual_machines.get("e2e-rg", "crashy").as_dict()["properties"][
+                    "provisioningState"] == "Creating"
+            except ResourceNotFoundError:
+                return False
+
+        wait_for(creating, 30, interval=0.05, what="the VM create accepted by Azure")
+        env.stop_operator()
+        env.start_operator()
+        cluster.wait_condition("crashy", "Ready", timeout=60)
+        puts = [w for w in vm_writes(env, "crashy") if w["method"] == "PUT"]
+        assert len(puts) == 1, puts
+        assert [vm["name"] for vm in compute.virtual_machines.list("e2e-rg")].count("crashy") == 1
+    finally:
+        env.close()

@@ -62,6 +62,12 @@ def test_invalid_specs_explain_what_to_fix(field, value, message):
         spec(**{field: value})
 
 
+def test_a_kubernetes_name_that_azure_refuses_needs_azure_name():
+    with pytest.raises(SpecError, match="set spec.azureName"):
+        parse_spec(SPEC, "x" * 70, "sub-1")
+    assert parse_spec({**SPEC, "azureName": "short"}, "x" * 70, "sub-1").azure_name == "short"
+
+
 def test_missing_subscription_everywhere_is_a_spec_error():
     with pytest.raises(SpecError, match="AZURE_SUBSCRIPTION_ID"):
         parse_spec(SPEC, "web-1", None)

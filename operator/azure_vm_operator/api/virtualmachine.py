@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 POWER_STATES = ("Running", "Stopped", "Deallocated")
+#: Azure's rule for VM names (the CRD pattern of spec.azureName; metadata.name may be longer than 64).
+AZURE_VM_NAME = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62}[a-zA-Z0-9])?")
 STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "StandardSSD_ZRS", "Premium_ZRS")
 CACHING = ("None", "ReadOnly", "ReadWrite")
 WINDOWS_PUBLISHERS = ("MicrosoftWindowsServer", "MicrosoftWindowsDesktop", "MicrosoftSQLServer")
@@ -235,11 +238,15 @@ def parse_spec(
         ignore_drift_fields=tuple(str(f) for f in spec.get("ignoreDriftFields") or []),
     )
     credentials = (spec.get("credentialsSecretRef") or {}).get("name")
+    azure_name = str(spec.get("azureName") or name)
+    if not AZURE_VM_NAME.fullmatch(azure_name):
+        raise SpecError(f"{azure_name!r} is not a valid Azure VM name (1-64 letters, digits, '-' and '.', starting "
+                        "and ending with a letter or digit); set spec.azureName")
     return VirtualMachineSpec(
         subscription_id=str(subscription_id),
         resource_group=str(spec["resourceGroup"]),
         location=str(spec["location"]),
-        azure_name=str(spec.get("azureName") or name),
+        azure_name=azure_name,
         size=str(spec["size"]),
         image=image,
         os_type=os_type,
