@@ -498,12 +498,17 @@ def private_ip(nic: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def nic_public_ip_id(nic: Mapping[str, Any] | None) -> str | None:
+def _ip_config_reference(nic: Mapping[str, Any] | None, key: str) -> str | None:
+    """The id a NIC's first IP configuration that has one refers to under `key` (subnet, publicIPAddress)."""
     for config in ((nic or {}).get("properties") or {}).get("ipConfigurations") or []:
-        ref = (config.get("properties") or {}).get("publicIPAddress") or {}
+        ref = (config.get("properties") or {}).get(key) or {}
         if ref.get("id"):
             return str(ref["id"])
     return None
+
+
+def nic_public_ip_id(nic: Mapping[str, Any] | None) -> str | None:
+    return _ip_config_reference(nic, "publicIPAddress")
 
 
 def vm_primary_nic_id(vm: Mapping[str, Any] | None) -> str | None:
@@ -524,11 +529,7 @@ def parse_resource_id(resource_id: str | None) -> tuple[str, str] | None:
 
 
 def nic_subnet_id(nic: Mapping[str, Any] | None) -> str | None:
-    for config in ((nic or {}).get("properties") or {}).get("ipConfigurations") or []:
-        ref = (config.get("properties") or {}).get("subnet") or {}
-        if ref.get("id"):
-            return str(ref["id"])
-    return None
+    return _ip_config_reference(nic, "subnet")
 
 
 def public_ip_address(public_ip: Mapping[str, Any] | None) -> str | None:
