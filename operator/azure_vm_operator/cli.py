@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
 from .config import OperatorConfig
@@ -26,12 +27,21 @@ def _run(args: argparse.Namespace) -> int:
         subscription_id=args.subscription_id,
         resync_interval=args.resync_interval,
         metrics_port=args.metrics_port,
+        leader_elect=True if args.leader_elect else None,
+        leader_election_namespace=args.leader_election_namespace,
     )
-    try:
-        asyncio.run(run_operator(config))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    stop = None
+
+    async def main_with_signals() -> bool:
+        nonlocal stop
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        return await run_operator(config, stop_flag=stop)
+
+    lost = asyncio.run(main_with_signals())
+    return 1 if lost else 0
 
 
 def _emulator(args: argparse.Namespace, rest: list[str]) -> int:
@@ -60,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--subscription-id", help="default subscription [AZURE_SUBSCRIPTION_ID]")
     run.add_argument("--resync-interval", type=float, help="seconds between drift checks [AZVM_RESYNC_INTERVAL]")
     run.add_argument("--metrics-port", type=int, help="Prometheus metrics port [AZVM_METRICS_PORT] (default 8080)")
+    run.add_argument("--leader-elect", action="store_true",
+                     help="run several replicas: only the holder of a Lease acts [AZVM_LEADER_ELECT]")
+    run.add_argument("--leader-election-namespace", help="namespace of the Lease [POD_NAMESPACE] (default: default)")
     run.add_argument("--verbose", "-v", action="store_true")
     run.add_argument("--debug", action="store_true")
 

@@ -27,6 +27,10 @@ class OperatorConfig:
     resync_interval: float = 300.0  #: seconds between observations of each resource (drift detection)
     backoff_base: float = 2.0  #: first retry delay after a transient error, doubled per retry
     backoff_max: float = 300.0
+    # High availability: only the replica holding a coordination.k8s.io Lease runs handlers
+    leader_elect: bool = False
+    leader_election_namespace: str | None = None  #: default: $POD_NAMESPACE, else "default"
+    lease_duration: float = 15.0
     # Observability
     metrics_port: int | None = 8080  #: None = no metrics endpoint
     metrics_host: str = "0.0.0.0"
@@ -74,4 +78,7 @@ ENV_VARS = {
     "backoff_base": "AZVM_BACKOFF_BASE",
     "backoff_max": "AZVM_BACKOFF_MAX",
     "metrics_port": "AZVM_METRICS_PORT",
+    "leader_elect": "AZVM_LEADER_ELECT",
+    "leader_election_namespace": "POD_NAMESPACE",
+    "lease_duration": "AZVM_LEASE_DURATION",
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Callable
 
 import kopf
 
@@ -16,11 +16,49 @@ async def run_operator(
     ready_flag: asyncio.Event | None = None,
     stop_flag: asyncio.Event | None = None,
     azure_credential: Any = None,
-) -> None:
-    """Run until stop_flag is set (or the task is cancelled).
+    identity: str | None = None,
+    on_elector: Callable[[Any], None] | None = None,
+) -> bool:
+    """Run until stop_flag is set (or the task is cancelled). Returns True if leadership was lost (the process
+    should exit and come back as a standby), False otherwise.
 
     ``azure_credential`` overrides the credential built from the configuration (an async TokenCredential).
+    With ``config.leader_elect``, Kopf starts only once this replica holds the leader Lease.
     """
+    if not config.leader_elect:
+        await _run_kopf(config, ready_flag, stop_flag, azure_credential)
+        return False
+
+    import kubernetes.client
+
+    from .kube import load_configuration
+    from .leader import LeaseElector
+
+    stop = stop_flag or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    api_client = kubernetes.client.ApiClient(load_configuration(config.kubeconfig))
+    elector = LeaseElector(api_client, config.leader_election_namespace or "default",
+                           lease_duration=config.lease_duration, renew_deadline=config.lease_duration * 2 / 3,
+                           retry_period=max(0.5, config.lease_duration / 7.5))
+    if identity:
+        elector.identity = identity
+    if on_elector:
+        on_elector(elector)
+    try:
+        if not await asyncio.to_thread(elector.acquire, stop.is_set):
+            return False
+        elector.keep_renewing(on_lost=lambda: loop.call_soon_threadsafe(stop.set))
+        try:
+            await _run_kopf(config, ready_flag, stop, azure_credential)
+        finally:
+            await asyncio.to_thread(elector.release)
+        return elector.lost.is_set()
+    finally:
+        api_client.close()
+
+
+async def _run_kopf(config: OperatorConfig, ready_flag: asyncio.Event | None, stop_flag: asyncio.Event | None,
+                    azure_credential: Any) -> None:
     from .controllers import handlers  # noqa: F401 - registers the Kopf handlers
 
     memo = kopf.Memo(config=config)

@@ -118,7 +118,10 @@ async def observe_vm(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopp
     controller: VirtualMachineController = memo["vm_controller"]
     delay = controller.config.resync_interval
     while not stopped:
-        await stopped.wait(delay)
+        # A plain sleep: Kopf cancels the daemon when it stops or the resource goes (cancellation_timeout set, no
+        # backoff). stopped.wait(timeout) would leave a finished "time-limited waiting" task behind whose
+        # TimeoutError Kopf re-raises from kopf.operator() at shutdown.
+        await asyncio.sleep(delay)
         if stopped or body["metadata"].get("deletionTimestamp"):
             return
         delay = controller.config.resync_interval

@@ -69,8 +69,11 @@ class OperatorThread:
         self._loop: LoopThread | None = None
         self._task: concurrent.futures.Future[None] | None = None
         self._stop: asyncio.Event | None = None
+        self._ready: asyncio.Event | None = None
+        self._elector: Any = None
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 30, wait_ready: bool = True, identity: str | None = None) -> None:
+        """Start; unless ``wait_ready`` is False (a standby replica), wait until Kopf is ready."""
         from ..runner import run_operator
 
         self._loop = LoopThread("operator")
@@ -78,21 +81,43 @@ class OperatorThread:
         async def _flags() -> tuple[asyncio.Event, asyncio.Event]:
             return asyncio.Event(), asyncio.Event()
 
-        ready, self._stop = self._loop.call(_flags())
-        self._task = self._loop.submit(run_operator(self.config, ready_flag=ready, stop_flag=self._stop))
-        self._loop.call(asyncio.wait_for(ready.wait(), timeout), timeout=timeout + 5)
+        self._ready, self._stop = self._loop.call(_flags())
+        self._task = self._loop.submit(run_operator(self.config, ready_flag=self._ready, stop_flag=self._stop,
+                                                    identity=identity, on_elector=self._keep_elector))
+        if wait_ready:
+            self._loop.call(asyncio.wait_for(self._ready.wait(), timeout), timeout=timeout + 5)
 
-    def stop(self, timeout: float = 30) -> None:
+    @property
+    def ready(self) -> bool:
+        """Kopf is running (with leader election: this replica leads)."""
+        return self._ready is not None and self._ready.is_set()
+
+    def stop(self, timeout: float = 30) -> bool | None:
+        """Stop gracefully; returns what the run returned (True = it had lost leadership), None if it did not
+        stop in time (then it is cancelled). An exception the operator raised on its way out is re-raised."""
         if self._loop is None:
-            return
+            return None
         assert self._stop is not None and self._task is not None
         self._loop.loop.call_soon_threadsafe(self._stop.set)
-        try:
-            self._task.result(timeout)
-        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+        done, _ = concurrent.futures.wait([self._task], timeout)
+        if not done:
             self._task.cancel()
-        self._loop.close()
-        self._loop = None
+        try:
+            return self._task.result() if done else None
+        finally:
+            self._loop.close()
+            self._loop = None
+
+    def crash(self) -> None:
+        """What a killed replica looks like to the others: its Lease renewals stop and it never releases the
+        Lease (then the process winds down without touching the Lease)."""
+        if self._elector is not None:
+            self._elector.stop_renewing()
+            self._elector.lost.set()  # "lost" skips the release on the way out
+        self.stop()
+
+    def _keep_elector(self, elector: Any) -> None:
+        self._elector = elector
 
     @property
     def running(self) -> bool:
