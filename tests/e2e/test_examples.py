@@ -59,7 +59,7 @@ def test_example(env, operator, cluster, compute, example):
     for vm in vms:
         cluster.delete(vm["metadata"]["name"])
     for vm in vms:
-        wait_for(lambda: cluster.get(vm["metadata"]["name"]) is None, 30, what=f"{vm['metadata']['name']} released")
+        wait_for(lambda vm=vm: cluster.get(vm["metadata"]["name"]) is None, 30, what=f"{vm['metadata']['name']} released")
         names = [v.name for v in compute.virtual_machines.list(vm["spec"]["resourceGroup"])]
         kept = vm["spec"].get("deletionPolicy") == "Orphan"
         assert (vm["metadata"]["name"] in names) == kept

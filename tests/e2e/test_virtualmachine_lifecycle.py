@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import logging
 
-import kubernetes.client
 import prometheus_client
 import pytest
 from azure.core.exceptions import ResourceNotFoundError

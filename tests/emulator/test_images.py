@@ -168,7 +168,7 @@ async def test_rest_example_requests(arm: Arm) -> None:
                                           api_version=example["parameters"]["api-version"])
         assert status == 201 and "Azure-AsyncOperation" in headers, body
         assert body["properties"]["provisioningState"] == "Creating" and body["location"] == "westus"
-        await wait_for(lambda: _ready(arm, path), timeout=5, what=name)
+        await wait_for(lambda path=path: _ready(arm, path), timeout=5, what=name)
 
     # the Get example shows every source at once (blob, snapshot, managed disk); send that shape and read it back
     get_example = _fill(load_example("compute/images/Image_Get.json"), arm)

@@ -223,7 +223,7 @@ def _rule(name: str, priority: int, port: str = "22", direction: str = "Inbound"
 
 
 async def test_network_security_group_rules(arm: Arm) -> None:
-    net = await Net.create(arm)
+    await Net.create(arm)
     nsgs = arm.network.network_security_groups
 
     async def nsg(name: str, *rules: dict) -> object:
