@@ -179,3 +179,29 @@ def test_operator_restart_during_creation_makes_no_second_vm(tmp_path):
         assert [vm["name"] for vm in compute.virtual_machines.list("e2e-rg")].count("crashy") == 1
     finally:
         env.close()
+
+
+def test_azure_name_subscription_and_existing_subnet(env, operator, cluster, network):
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    subscription = "00000000-0000-0000-0000-0000000000cc"
+    env.azure_client(ResourceManagementClient, subscription).resource_groups.create_or_update(
+        "net-rg", {"location": "westeurope"})
+    vnet = env.azure_client(NetworkManagementClient, subscription).virtual_networks.begin_create_or_update(
+        "net-rg", "hub", {"location": "westeurope", "properties": {
+            "addressSpace": {"addressPrefixes": ["10.77.0.0/16"]},
+            "subnets": [{"name": "workloads", "properties": {"addressPrefix": "10.77.1.0/24"}}]}}).result().as_dict()
+    subnet_id = vnet["properties"]["subnets"][0]["id"]
+    cluster.apply(vm_manifest("k8s-name", azureName="Azure-Name-01", subscriptionId=subscription,
+                              network={"subnetId": subnet_id}))
+    cluster.wait_condition("k8s-name", "Ready")
+    status = cluster.get("k8s-name")["status"]
+    assert status["azureResourceId"].startswith(f"/subscriptions/{subscription}/")
+    assert status["azureResourceId"].endswith("/virtualMachines/Azure-Name-01")
+    assert status["privateIP"].startswith("10.77.1.")
+    compute = env.azure_client(ComputeManagementClient, subscription)
+    assert compute.virtual_machines.get("e2e-rg", "Azure-Name-01")
+    # No VNet of our own was made: the VM uses the subnet it was given.
+    own = [v.name for v in env.azure_client(NetworkManagementClient, subscription).virtual_networks.list("e2e-rg")]
+    assert own == []
