@@ -52,11 +52,16 @@ def test_no_write_when_azure_already_matches(env, operator, cluster):
     cluster.wait_condition("steady", "Ready")
     env.clear_arm_requests()
     cluster.annotate("steady", {"compute.azvm.io/reconcile-requested-at": "now"})
-    # Resync runs every 2 s in tests: wait until the operator has looked at Azure again, twice.
+    # Resync runs every 2 s in tests: wait until the operator has looked at Azure again, three times.
     wait_for(lambda: len([r for r in env.arm_requests() if r["method"] == "GET"
-                          and r["path"].lower().endswith((VM_PATH + "steady").lower())]) >= 2, 15,
+                          and r["path"].lower().endswith("/networkinterfaces/steady-nic")]) >= 3, 20,
              what="re-observations of the VM")
     assert vm_writes(env, "steady") == []
+    # A pass that changes nothing reads the VM once (and its NIC once), not again after deciding to do nothing.
+    gets = [r["path"].lower() for r in env.arm_requests() if r["method"] == "GET"]
+    vm_gets = sum(p.endswith((VM_PATH + "steady").lower()) for p in gets)
+    nic_gets = sum(p.endswith("/networkinterfaces/steady-nic") for p in gets)
+    assert vm_gets <= nic_gets + 1, (vm_gets, nic_gets)
 
 
 def test_size_change_is_one_update_in_azure(env, operator, cluster, compute):

@@ -191,11 +191,11 @@ class VirtualMachineController:
                 await self._progress(ref, "Creating", f"creating VM {spec.azure_name} ({spec.size})")
                 await self._create_vm(ref, az, spec, owner, uid, observed.nic)
                 observed.created = True
-            else:
-                await self._apply_diff(ref, az, spec, owner, uid, observed)
-            observed.vm = await self._get_vm(az, spec)
-            if observed.vm is None:
-                raise InProgress("the VM disappeared while being reconciled")
+            written = observed.created or await self._apply_diff(ref, az, spec, owner, uid, observed)
+            if written:  # read back what Azure made of the write; otherwise the first read is still current
+                observed.vm = await self._get_vm(az, spec)
+                if observed.vm is None:
+                    raise InProgress("the VM disappeared while being reconciled")
             await self._ensure_power(ref, az, spec, observed)
             await self._resize_os_disk(ref, az, spec, owner, uid, observed)
             fields = await self._requested_actions(ref, az, spec, observed)
@@ -262,7 +262,8 @@ class VirtualMachineController:
         return ready
 
     async def _apply_diff(self, ref: ResourceRef, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str,
-                          uid: str, observed: Observed) -> None:
+                          uid: str, observed: Observed) -> bool:
+        """PATCH what differs (or only report it, per driftPolicy). True when Azure was written to."""
         assert observed.vm is not None
         diff = tr.diff_vm(spec, owner, observed.vm, uid)
         if diff.rejected:
@@ -272,11 +273,11 @@ class VirtualMachineController:
                           f"{', '.join(diff.immutable)} cannot be changed on an existing Azure VM; "
                           "restore the previous value or create a new VirtualMachine")
         if not diff.patch:
-            return
+            return False
         spec_changed = ref.generation != ref.status.get("appliedGeneration")
         if spec.policies.drift == "Report" and not spec_changed:
             observed.drift = [f"{p} (reported)" for p in diff.drifted]
-            return
+            return False
         if not spec_changed:
             observed.drift = [f"{p} (corrected)" for p in diff.drifted]
             for path in diff.drifted:
@@ -288,6 +289,7 @@ class VirtualMachineController:
         for lun in diff.detached_luns:
             self.reporter.event(ref, "Normal", "DataDiskDetached",
                                 f"data disk at lun {lun} detached; the managed disk is kept in Azure")
+        return True
 
     async def _resize_os_disk(self, ref: ResourceRef, az: SubscriptionClients, spec: VirtualMachineSpec, owner: str,
                               uid: str, observed: Observed) -> None:
