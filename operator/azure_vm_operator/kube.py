@@ -78,24 +78,22 @@ class KubeClient:
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str]:
         """The Secret's values, decoded. Only ever from the resource's own namespace (callers pass it)."""
-        try:
-            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
-        except kubernetes.client.ApiException as exc:
-            if exc.status == 404:
-                raise ReferenceNotFound("Secret", namespace, name) from None
-            raise
+        secret = await self._read("Secret", self._core.read_namespaced_secret, namespace, name)
         values = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
         values.update(secret.string_data or {})
         return values
 
     async def read_config_map(self, namespace: str, name: str) -> dict[str, str]:
+        config_map = await self._read("ConfigMap", self._core.read_namespaced_config_map, namespace, name)
+        return dict(config_map.data or {})
+
+    async def _read(self, kind: str, read: Any, namespace: str, name: str) -> Any:
         try:
-            config_map = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)
+            return await asyncio.to_thread(read, name, namespace)
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
-                raise ReferenceNotFound("ConfigMap", namespace, name) from None
+                raise ReferenceNotFound(kind, namespace, name) from None
             raise
-        return dict(config_map.data or {})
 
     def close(self) -> None:
         self._api_client.close()

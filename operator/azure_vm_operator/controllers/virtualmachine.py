@@ -140,12 +140,10 @@ class VirtualMachineController:
             elif vm is not None:
                 logger.info("%s/%s: VM %s is not owned by this resource; leaving it in Azure",
                             ref.namespace, ref.name, spec.azure_name)
-            nic = await self._get(az.network.network_interfaces.get(spec.resource_group, tr.nic_name(spec)))
-            if ours(nic):
-                metrics.AZURE_OPERATIONS.labels(KIND, "delete_nic").inc()
-                await (await az.network.network_interfaces.begin_delete(spec.resource_group, tr.nic_name(spec))).result()
-            await self._delete_owned_public_ip(az, spec, ours)
-            await self._delete_owned_nsg(az, spec, ours)
+            rg = spec.resource_group
+            await self._delete_if(az.network.network_interfaces, rg, tr.nic_name(spec), ours, "delete_nic")
+            await self._delete_if(az.network.public_ip_addresses, rg, tr.public_ip_name(spec), ours, "delete_public_ip")
+            await self._delete_if(az.network.network_security_groups, rg, tr.nsg_name(spec), ours, "delete_nsg")
         except AzureError as exc:
             failure = classify(exc)
             await self.reporter.report(ref, [
@@ -435,27 +433,23 @@ class VirtualMachineController:
             nic = _as_dict(await (await az.network.network_interfaces.begin_create_or_update(
                 rg, tr.nic_name(spec), tr.nic_body(spec, owner, str(subnet), pip_id, nsg_id, uid))).result())
         # What the spec no longer asks for goes, now that the NIC does not reference it.
+        def tagged_ours(resource: Mapping[str, Any] | None) -> bool:
+            return resource is not None and tr.is_owned_by(resource, owner)
+
         if not spec.network.public_ip:
-            await self._delete_owned_public_ip(az, spec, lambda r: r is not None and tr.is_owned_by(r, owner))
+            await self._delete_if(az.network.public_ip_addresses, rg, tr.public_ip_name(spec), tagged_ours,
+                                  "delete_public_ip")
         if not spec.network.open_ports:
-            await self._delete_owned_nsg(az, spec, lambda r: r is not None and tr.is_owned_by(r, owner))
+            await self._delete_if(az.network.network_security_groups, rg, tr.nsg_name(spec), tagged_ours,
+                                  "delete_nsg")
         return nic, pip
 
-    async def _delete_owned_public_ip(self, az: SubscriptionClients, spec: VirtualMachineSpec,
-                                      ours: Callable[[Mapping[str, Any] | None], bool]) -> None:
-        pip = await self._get(az.network.public_ip_addresses.get(spec.resource_group, tr.public_ip_name(spec)))
-        if ours(pip):
-            metrics.AZURE_OPERATIONS.labels(KIND, "delete_public_ip").inc()
-            await (await az.network.public_ip_addresses.begin_delete(spec.resource_group,
-                                                                     tr.public_ip_name(spec))).result()
-
-    async def _delete_owned_nsg(self, az: SubscriptionClients, spec: VirtualMachineSpec,
-                                ours: Callable[[Mapping[str, Any] | None], bool]) -> None:
-        nsg = await self._get(az.network.network_security_groups.get(spec.resource_group, tr.nsg_name(spec)))
-        if ours(nsg):
-            metrics.AZURE_OPERATIONS.labels(KIND, "delete_nsg").inc()
-            await (await az.network.network_security_groups.begin_delete(spec.resource_group,
-                                                                         tr.nsg_name(spec))).result()
+    async def _delete_if(self, operations: Any, resource_group: str, name: str,
+                         ours: Callable[[Mapping[str, Any] | None], bool], operation: str) -> None:
+        """Delete a network resource (NIC, public IP, NSG) when it exists and ``ours`` says it may go."""
+        if ours(await self._get(operations.get(resource_group, name))):
+            metrics.AZURE_OPERATIONS.labels(KIND, operation).inc()
+            await (await operations.begin_delete(resource_group, name)).result()
 
     async def _vm_inputs(self, ref: ResourceRef, spec: VirtualMachineSpec, nic_id: str) -> tr.VmInputs:
         """Secrets and user data the VM is created with, read from the resource's own namespace only."""
