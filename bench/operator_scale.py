@@ -44,6 +44,22 @@ def ready_count(custom: Any) -> int:
                if c["type"] == "Ready" and c["status"] == "True")
 
 
+def remaining_count(custom: Any) -> int:
+    return len(custom.list_namespaced_custom_object(GROUP, VERSION, "default", VM_PLURAL)["items"])
+
+
+def wait_until(console: Console, started: float, timeout: float, done: Any, progress: Any) -> bool:
+    """Poll ``done()`` every second showing ``progress()``; False (and a message) after ``timeout`` seconds."""
+    with console.status(progress()) as status:
+        while not done():
+            if time.monotonic() - started > timeout:
+                console.print(f"[red]{progress()} after {timeout:.0f} s[/]")
+                return False
+            status.update(f"{progress()} after {time.monotonic() - started:.0f} s")
+            time.sleep(1)
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vms", type=int, default=50)
@@ -62,13 +78,9 @@ def main() -> int:
         started = time.monotonic()
         for i in range(args.vms):
             custom.create_namespaced_custom_object(GROUP, VERSION, "default", VM_PLURAL, manifest(i))
-        with console.status("waiting for all VMs to be Ready") as status:
-            while (ready := ready_count(custom)) < args.vms:
-                if time.monotonic() - started > args.timeout:
-                    console.print(f"[red]only {ready}/{args.vms} Ready after {args.timeout:.0f} s[/]")
-                    return 1
-                status.update(f"{ready}/{args.vms} Ready after {time.monotonic() - started:.0f} s")
-                time.sleep(1)
+        if not wait_until(console, started, args.timeout, lambda: ready_count(custom) >= args.vms,
+                          lambda: f"{ready_count(custom)}/{args.vms} Ready"):
+            return 1
         to_ready = time.monotonic() - started
         create_log = env.arm_requests()
         azure_vms = env.admin(lambda a: a.resources())
@@ -77,13 +89,9 @@ def main() -> int:
         started = time.monotonic()
         for i in range(args.vms):
             custom.delete_namespaced_custom_object(GROUP, VERSION, "default", VM_PLURAL, f"bench-{i:04d}")
-        with console.status("waiting for all VMs to be deleted") as status:
-            while left := len(custom.list_namespaced_custom_object(GROUP, VERSION, "default", VM_PLURAL)["items"]):
-                if time.monotonic() - started > args.timeout:
-                    console.print(f"[red]{left} custom resources left after {args.timeout:.0f} s[/]")
-                    return 1
-                status.update(f"{left} left after {time.monotonic() - started:.0f} s")
-                time.sleep(1)
+        if not wait_until(console, started, args.timeout, lambda: remaining_count(custom) == 0,
+                          lambda: f"{remaining_count(custom)} custom resources left"):
+            return 1
         to_deleted = time.monotonic() - started
         delete_log = env.arm_requests()
         remaining = env.admin(lambda a: a.resources())
