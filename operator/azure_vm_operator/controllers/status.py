@@ -30,6 +30,11 @@ class ResourceRef:
         return str(self.body["metadata"]["name"])
 
     @property
+    def key(self) -> tuple[str, str, str]:
+        """The identity of a custom resource: (kind's plural, namespace, name)."""
+        return (self.plural, self.namespace, self.name)
+
+    @property
     def generation(self) -> int | None:
         return self.body["metadata"].get("generation")
 
@@ -51,7 +56,19 @@ class StatusReporter:
     """Computes the new conditions, patches status through /status, and emits an Event for each change."""
 
     kube: KubeClient
-    _last_conditions: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    #: what this process last wrote to each resource's status: newer than (or the same as) the body Kopf hands
+    #: a handler, which may predate our own last write
+    _written: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def current_status(self, ref: ResourceRef) -> dict[str, Any]:
+        """The resource's status as last written by this process, over what its body says."""
+        status = dict(ref.status)
+        for key, value in self._written.get(ref.key, {}).items():
+            if value is None:  # removed by our last write
+                status.pop(key, None)
+            else:
+                status[key] = value
+        return status
 
     async def report(
         self,
@@ -59,12 +76,11 @@ class StatusReporter:
         updates: list[cond.Condition],
         fields: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        key = (ref.namespace, ref.name)
-        before = self._last_conditions.get(key, ref.status.get("conditions") or [])
+        before = self.current_status(ref).get("conditions") or []
         after = cond.merge_conditions(before, updates, ref.generation)
         status: dict[str, Any] = {**(fields or {}), "conditions": after, "observedGeneration": ref.generation}
         await self.kube.patch_status(ref.plural, ref.namespace, ref.name, status)
-        self._last_conditions[key] = after
+        self._written[ref.key] = {**self._written.get(ref.key, {}), **status}
         known = {c.get("type") for c in before}
         for changed in cond.changed_conditions(before, after):
             if changed["type"] == "Drifted" and changed["status"] == "False" and changed["type"] not in known:
@@ -89,4 +105,4 @@ class StatusReporter:
             logger.debug("could not post an event for %s/%s", ref.namespace, ref.name, exc_info=True)
 
     def forget(self, ref: ResourceRef) -> None:
-        self._last_conditions.pop((ref.namespace, ref.name), None)
+        self._written.pop(ref.key, None)
