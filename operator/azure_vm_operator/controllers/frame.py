@@ -93,11 +93,22 @@ class StatusView:
 
 
 class Spec(Protocol):
-    subscription_id: str
-    resource_group: str
-    location: str
-    azure_name: str
-    policies: Policies
+    """What the frame reads of every kind's typed spec."""
+
+    @property
+    def subscription_id(self) -> str: ...
+
+    @property
+    def resource_group(self) -> str: ...
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def azure_name(self) -> str: ...
+
+    @property
+    def policies(self) -> Policies: ...
 
 
 S = TypeVar("S", bound=Spec)

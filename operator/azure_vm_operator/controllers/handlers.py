@@ -34,7 +34,7 @@ def _config(memo: kopf.Memo) -> OperatorConfig:
     config = memo.get("config")
     if config is None:
         config = memo["config"] = OperatorConfig.from_env()
-    return config  # type: ignore[no-any-return]
+    return config
 
 
 @kopf.on.login()
@@ -88,7 +88,7 @@ def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
 
 
 def _backoff(config: OperatorConfig, retry: int) -> float:
-    delay = min(config.backoff_base * (2 ** retry), config.backoff_max)
+    delay: float = min(config.backoff_base * (2 ** retry), config.backoff_max)
     return delay * random.uniform(0.8, 1.2)
 
 

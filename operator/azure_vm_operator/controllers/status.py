@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import kopf
 
@@ -36,7 +36,8 @@ class ResourceRef:
 
     @property
     def generation(self) -> int | None:
-        return self.body["metadata"].get("generation")
+        generation = self.body["metadata"].get("generation")
+        return int(generation) if generation is not None else None
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -100,7 +101,7 @@ class StatusReporter:
 
     def event(self, ref: ResourceRef, type_: str, reason: str, message: str) -> None:
         try:
-            kopf.event(dict(ref.body), type=type_, reason=reason, message=message[:1024])
+            kopf.event(cast(kopf.Body, dict(ref.body)), type=type_, reason=reason, message=message[:1024])
         except Exception:  # noqa: BLE001 - an event is best effort
             logger.debug("could not post an event for %s/%s", ref.namespace, ref.name, exc_info=True)
 

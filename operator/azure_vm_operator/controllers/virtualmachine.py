@@ -106,8 +106,8 @@ class VirtualMachineKind:
             if await ctx.get(ctx.az.compute.availability_sets.get(spec.resource_group, name)) is None:
                 await ctx.ensure_resource_group()
                 metrics.AZURE_OPERATIONS.labels(VM_KIND, "create_availability_set").inc()
-                await ctx.az.compute.availability_sets.create_or_update(spec.resource_group, name,
-                                                                        vmt.availability_set_body(spec))
+                body: Any = vmt.availability_set_body(spec)  # ARM's JSON shape, sent as is
+                await ctx.az.compute.availability_sets.create_or_update(spec.resource_group, name, body)
 
     async def _ensure_network(self, ctx: VmContext, observed: ObservedVM) -> dict[str, Any]:
         """Public IP, NSG and NIC as the spec wants them; what it no longer wants goes once the NIC lets go.
