@@ -34,6 +34,15 @@ VM_INFO = Gauge(
 )
 
 
+SCALESET_REPLICAS = Gauge(
+    "azvm_scaleset_replicas", "Instances of a ScaleSet: desired (the count being converged to), current (exist), "
+    "ready (running and healthy) and updated (on the latest model).", ["namespace", "name", "state"],
+)
+SCALESET_INSTANCES = Gauge(
+    "azvm_scaleset_instances", "Instances of a ScaleSet by power state.", ["namespace", "name", "power_state"],
+)
+
+
 def serve(port: int, host: str = "0.0.0.0") -> None:
     start_http_server(port, addr=host)
 
@@ -44,6 +53,25 @@ def record_vm(namespace: str, name: str, size: str, location: str, power_state: 
 
 
 def forget_vm(namespace: str, name: str) -> None:
-    for labels in list(VM_INFO._metrics):  # noqa: SLF001 - prometheus-client has no public "remove by prefix"
+    _remove(VM_INFO, namespace, name)
+
+
+def record_scale_set(namespace: str, name: str, desired: int, current: int, ready: int, updated: int,
+                     power_states: list[str | None]) -> None:
+    for state, value in (("desired", desired), ("current", current), ("ready", ready), ("updated", updated)):
+        SCALESET_REPLICAS.labels(namespace, name, state).set(value)
+    _remove(SCALESET_INSTANCES, namespace, name)
+    for state in sorted({s or "Unknown" for s in power_states}):
+        SCALESET_INSTANCES.labels(namespace, name, state).set(sum(1 for s in power_states if (s or "Unknown") == state))
+
+
+def forget_scale_set(namespace: str, name: str) -> None:
+    _remove(SCALESET_REPLICAS, namespace, name)
+    _remove(SCALESET_INSTANCES, namespace, name)
+
+
+def _remove(gauge: Gauge, namespace: str, name: str) -> None:
+    """Drop every series of one resource (labels start with namespace, name)."""
+    for labels in list(gauge._metrics):  # noqa: SLF001 - prometheus-client has no public "remove by prefix"
         if labels[0] == namespace and labels[1] == name:
-            VM_INFO.remove(*labels)
+            gauge.remove(*labels)

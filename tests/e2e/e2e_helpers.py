@@ -46,32 +46,33 @@ def vm_manifest(name: str, namespace: str = "default", **spec_changes: Any) -> d
 class Cluster:
     """What a user holds: kubectl-like calls through the kubernetes client."""
 
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, plural: str = VM_PLURAL) -> None:
         self.custom = kubernetes.client.CustomObjectsApi(api_client)
         self.core = kubernetes.client.CoreV1Api(api_client)
+        self.plural = plural
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         meta = manifest["metadata"]
         return self.custom.create_namespaced_custom_object(GROUP, VERSION, meta.get("namespace", "default"),
-                                                           VM_PLURAL, manifest)
+                                                           self.plural, manifest)
 
     def get(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
         try:
-            return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, VM_PLURAL, name)
+            return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, self.plural, name)
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     def patch_spec(self, name: str, spec: dict[str, Any], namespace: str = "default") -> dict[str, Any]:
-        return self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, VM_PLURAL, name, {"spec": spec})
+        return self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, self.plural, name, {"spec": spec})
 
     def annotate(self, name: str, annotations: dict[str, str], namespace: str = "default") -> None:
-        self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, VM_PLURAL, name,
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, self.plural, name,
                                                    {"metadata": {"annotations": annotations}})
 
     def delete(self, name: str, namespace: str = "default") -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, VM_PLURAL, name)
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, self.plural, name)
 
     def condition(self, name: str, type_: str, namespace: str = "default") -> dict[str, Any]:
         obj = self.get(name, namespace) or {}

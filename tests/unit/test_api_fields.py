@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from azure_vm_operator.api import virtualmachine
+from azure_vm_operator.api import scaleset, virtualmachine
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
-KINDS = [("compute.azvm.io_virtualmachines.yaml", virtualmachine.FIELDS)]
+KINDS = [("compute.azvm.io_virtualmachines.yaml", virtualmachine.FIELDS),
+         ("compute.azvm.io_scalesets.yaml", scaleset.FIELDS)]
 
 
 def _declared(schema: dict, path: str = "spec") -> dict[str, tuple]:
@@ -35,6 +36,6 @@ def test_every_enum_and_default_is_declared_the_same_in_both(crd_file, fields):
 
 
 def test_fallbacks_are_allowed_values():
-    for path, field in virtualmachine.FIELDS.items():
+    for path, field in {**virtualmachine.FIELDS, **scaleset.FIELDS}.items():
         if field.enum and field.fallback is not None:
             assert field.fallback in field.enum, path

@@ -8,6 +8,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 VM_KIND = "VirtualMachine"
 VM_PLURAL = "virtualmachines"
+SCALESET_KIND = "ScaleSet"
+SCALESET_PLURAL = "scalesets"
 
 #: The finalizer that keeps a custom resource until its Azure resources are gone.
 FINALIZER = f"{GROUP}/finalizer"

@@ -3,13 +3,13 @@ the spec and what Azure has (plain dicts, ARM wire names). Pure: every decision 
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..api.constants import OWNER_TAG
 from ..api.virtualmachine import DataDiskSpec, VirtualMachineSpec
 from . import ids
+from .machine import b64, image_reference, new_data_disk_body, os_disk_body, os_profile
 from .ownership import Identity, created_by_tags, owned_tags
 
 POWER_STATE_NAMES = {
@@ -72,60 +72,6 @@ class VmInputs:
     nic_id: str
     admin_password: str | None = field(default=None, repr=False)
     custom_data: str | None = field(default=None, repr=False)  #: base64, as ARM wants it
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def image_reference(spec: VirtualMachineSpec) -> dict[str, Any]:
-    if spec.image.id:
-        return {"id": spec.image.id}
-    m = spec.image.marketplace
-    assert m is not None
-    return {"publisher": m.publisher, "offer": m.offer, "sku": m.sku, "version": m.version}
-
-
-def os_disk_body(spec: VirtualMachineSpec) -> dict[str, Any]:
-    disk: dict[str, Any] = {
-        "createOption": "FromImage",
-        "caching": spec.os_disk.caching or "ReadWrite",
-        "deleteOption": "Delete" if spec.os_disk.delete_with_vm else "Detach",
-        "managedDisk": {"storageAccountType": spec.os_disk.storage_account_type or "StandardSSD_LRS"},
-    }
-    if spec.os_disk.size_gb:
-        disk["diskSizeGB"] = spec.os_disk.size_gb
-    return disk
-
-
-def new_data_disk_body(disk: DataDiskSpec) -> dict[str, Any]:
-    return {
-        "lun": disk.lun,
-        "createOption": "Empty",
-        "diskSizeGB": disk.size_gb,
-        "caching": disk.caching,
-        "deleteOption": "Delete" if disk.delete_with_vm else "Detach",
-        "managedDisk": {"storageAccountType": disk.storage_account_type},
-    }
-
-
-def os_profile(spec: VirtualMachineSpec, inputs: VmInputs) -> dict[str, Any]:
-    user = spec.admin_username
-    profile: dict[str, Any] = {"computerName": spec.azure_name[:15 if spec.os_type == "Windows" else 64],
-                               "adminUsername": user}
-    if inputs.admin_password:
-        profile["adminPassword"] = inputs.admin_password
-    if inputs.custom_data:
-        profile["customData"] = inputs.custom_data
-    if spec.os_type == "Windows":
-        profile["windowsConfiguration"] = {"provisionVMAgent": True, "enableAutomaticUpdates": True}
-    else:
-        linux: dict[str, Any] = {"disablePasswordAuthentication": not inputs.admin_password}
-        if spec.ssh_public_keys:
-            linux["ssh"] = {"publicKeys": [{"path": f"/home/{user}/.ssh/authorized_keys", "keyData": key}
-                                           for key in spec.ssh_public_keys]}
-        profile["linuxConfiguration"] = linux
-    return profile
 
 
 def vm_body(spec: VirtualMachineSpec, identity: Identity, inputs: VmInputs | str) -> dict[str, Any]:

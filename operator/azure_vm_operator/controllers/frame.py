@@ -77,9 +77,10 @@ class InProgress(Exception):
 class Stalled(Exception):
     """Only the user can fix this: reported as Stalled=True with a reason, retried each resync."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, fields: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.fields = dict(fields or {})  #: status fields to write with it
 
 
 @dataclass
@@ -329,7 +330,7 @@ class Reconciler(Generic[S, O]):
                     cond.Condition(cond.READY, False, exc.reason, str(exc)),
                     cond.Condition(cond.RECONCILING, False, exc.reason, ""),
                     cond.Condition(cond.STALLED, True, exc.reason, str(exc)),
-                ], {"printableStatus": "Failed"})
+                ], {**exc.fields, "printableStatus": "Failed"})
                 return False
             metrics.RECONCILES.labels(kind, "success" if ready else "in_progress").inc()
             return ready
@@ -479,6 +480,10 @@ class Reconciler(Generic[S, O]):
             raise InProgress(f"{pending.action} in progress", self.recheck_delay(status.retry_after))
         self.remember_operation(ctx.ref, None)
         if status.failure is not None:
+            kind_verdict = getattr(self.kind, "on_operation_failed", None)
+            stalled = kind_verdict(ctx, pending, status.failure) if kind_verdict is not None else None
+            if stalled is not None:
+                raise stalled
             if status.failure.transient:
                 raise TransientError(status.failure)
             raise Stalled(status.failure.code, status.failure.message)

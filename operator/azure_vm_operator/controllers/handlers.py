@@ -22,12 +22,13 @@ from ..config import OperatorConfig
 from ..kube import KubeClient, connection_info, load_configuration
 from .frame import InProgress, Kind, Reconciler, TransientError
 from .status import ResourceRef, StatusReporter
+from .scaleset import ScaleSetKind
 from .virtualmachine import VirtualMachineKind
 
 logger = logging.getLogger(__name__)
 
 #: The kinds this operator serves: each a set of steps on the frame.
-KINDS: tuple[Callable[[], Kind[Any, Any]], ...] = (VirtualMachineKind,)
+KINDS: tuple[Callable[[], Kind[Any, Any]], ...] = (VirtualMachineKind, ScaleSetKind)
 
 
 def _config(memo: kopf.Memo) -> OperatorConfig:

@@ -17,6 +17,7 @@ from ..api.constants import REDEPLOY_REQUESTED_ANNOTATION, RESTART_REQUESTED_ANN
 from ..api.virtualmachine import VirtualMachineSpec, parse_spec
 from ..azure import infrastructure as infra
 from ..azure import virtualmachine as vmt
+from ..azure.machine import b64
 from ..azure.ids import ResourceId
 from ..kube import ReferenceNotFound
 from .frame import Context, InProgress, Stalled, StatusView
@@ -190,7 +191,7 @@ class VirtualMachineKind:
                           else await kube.read_config_map(namespace, source.name))
                 if source.key not in values:
                     raise Stalled("SecretKeyNotFound", f"{source.name} has no key {source.key!r} for customData")
-                custom_data = vmt.b64(values[source.key])
+                custom_data = b64(values[source.key])
         except ReferenceNotFound as exc:
             raise Stalled(f"{exc.kind}NotFound", str(exc)) from exc
         return vmt.VmInputs(nic_id=nic_id, admin_password=password, custom_data=custom_data)
