@@ -1,4 +1,4 @@
-"""Conformance of the emulator with the official Azure REST API examples (``shared/azure-rest-examples``).
+"""Conformance of the emulator with the official Azure REST API examples (``tests/emulator/rest-examples``).
 
 Every example file is either in :data:`CASES` (run) or in :data:`UNSUPPORTED` (with the reason); a new file that is in
 neither fails :func:`test_every_example_is_classified`. A case creates its prerequisites (resource group, VNet,
