@@ -1,5 +1,5 @@
 """The three programs as separate processes, started from their command lines as a user would start them:
-`azure-vm-operator emulator`, a Kubernetes API server, and `azure-vm-operator run` configured only by flags and
+`azure-arm-emulator`, a Kubernetes API server, and `azure-vm-operator run` configured only by flags and
 environment variables. Also checks the metrics endpoint and that the client secret never reaches the logs."""
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def processes():
 
 def test_operator_process_against_emulator_process(tmp_path: Path, processes: list[Process]):
     bin_dir = Path(sys.executable).parent
-    emulator = Process([str(bin_dir / "azure-vm-operator"), "emulator", "--port", "0", "--latency-scale", "0",
+    emulator = Process([str(bin_dir / "azure-arm-emulator"), "--port", "0", "--latency-scale", "0",
                         "--state-dir", str(tmp_path / "azure")])
     processes.append(emulator)
     url = emulator.expect(r"listening on (https://\S+)").group(1)

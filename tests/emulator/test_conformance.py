@@ -43,7 +43,7 @@ import pytest
 from emulator_helpers import SUBSCRIPTION
 from rest_examples import example_files, examples_dir, load_example, structure_mismatches
 
-from azure_vm_operator.emulator import Emulator
+from azure_arm_emulator import Emulator
 
 PASSWORD = "Examp1e-Passw0rd!"
 #: Names of the prerequisites that stand for the examples' ``{existing-...}`` placeholders.

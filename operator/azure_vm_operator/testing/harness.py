@@ -140,7 +140,7 @@ class Environment:
     operator: OperatorThread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        from ..emulator import Emulator
+        from azure_arm_emulator import Emulator
         from .kubeapi import KubeAPIServer
 
         self.servers = LoopThread("servers")
@@ -196,7 +196,7 @@ class Environment:
 
     def admin(self, call: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``call(AdminClient)`` against the emulator's /_admin/ API and return its result."""
-        from ..emulator.admin import AdminClient
+        from azure_arm_emulator.admin import AdminClient
 
         async def _run() -> T:
             async with AdminClient(self.emulator.url, self.emulator.ca_path) as client:

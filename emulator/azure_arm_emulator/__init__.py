@@ -1,6 +1,7 @@
 """A local Azure Resource Manager emulator (HTTPS, LROs, faults, request log, durable state).
 
-Imports nothing from the rest of ``azure_vm_operator``. See ``docs/emulator.md``.
+Its own distribution (``azure-arm-emulator``): imports nothing of the operator (``azure_vm_operator``).
+See ``docs/emulator.md``.
 """
 
 from .app import Emulator

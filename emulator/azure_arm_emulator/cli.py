@@ -1,4 +1,4 @@
-"""``azure-vm-operator emulator`` (also ``python -m azure_vm_operator.emulator``): run the ARM emulator."""
+"""``azure-arm-emulator`` (also ``python -m azure_arm_emulator``): run the ARM emulator."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .app import Emulator
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="azure-vm-operator emulator", description="Run the local Azure Resource Manager emulator (HTTPS)."
+        prog="azure-arm-emulator", description="Run the local Azure Resource Manager emulator (HTTPS)."
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
@@ -62,10 +62,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and arguments[0] == "emulator":
-        arguments = arguments[1:]
-    args = build_parser().parse_args(arguments)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
