@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install clean bench
 
-$(STAMP): pyproject.toml emulator/pyproject.toml
+$(STAMP): pyproject.toml emulator/pyproject.toml testing/kubeapi/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]' -e ./emulator
+	$(PY) -m pip install --quiet -e '.[test]' -e ./emulator -e ./testing/kubeapi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -18,7 +18,7 @@ import yaml
 from azure_vm_operator.api.constants import GROUP, VERSION, VM_PLURAL
 from azure_vm_operator.api.crds import crds_dir, load_crds
 from azure_vm_operator.testing.harness import LoopThread
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
+from kubeapi import KubeAPIServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVxUo3ZP3wv0vY3W4nKJt2f5Q0mPp0m2v7O1l8h4aDm x@y"

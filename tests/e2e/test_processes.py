@@ -87,7 +87,7 @@ def test_operator_process_against_emulator_process(tmp_path: Path, processes: li
     ca = emulator.expect(r"CA certificate: (\S+)").group(1)
 
     kubeconfig = str(tmp_path / "kubeconfig")
-    kubeapi = Process([sys.executable, "-m", "azure_vm_operator.testing.kubeapi", "--port", "0", "--token", "t0k3n",
+    kubeapi = Process([sys.executable, "-m", "kubeapi", "--port", "0", "--token", "t0k3n",
                        "--kubeconfig", kubeconfig, *sum((["--crd", str(p)] for p in crds_dir().glob("*.yaml")), [])])
     processes.append(kubeapi)
     kubeapi.expect(r"^http://")

@@ -141,7 +141,7 @@ class Environment:
 
     def __post_init__(self) -> None:
         from azure_arm_emulator import Emulator
-        from .kubeapi import KubeAPIServer
+        from kubeapi import KubeAPIServer
 
         self.servers = LoopThread("servers")
         self.emulator = Emulator(state_dir=self.emulator_state_dir, latency_scale=self.latency_scale,

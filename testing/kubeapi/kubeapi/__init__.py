@@ -8,7 +8,7 @@ dict storage and kube-apiserver semantics instead; see docs/kubeapi.md for what 
 
 Usage::
 
-    from azure_vm_operator.testing.kubeapi import KubeAPIServer
+    from kubeapi import KubeAPIServer
     api = KubeAPIServer(token=None)
     await api.start(host="127.0.0.1", port=0)
     api.write_kubeconfig(path)
@@ -16,12 +16,13 @@ Usage::
     api.get_object(group, version, plural, namespace, name)
     await api.stop()
 
-Standalone: ``python -m azure_vm_operator.testing.kubeapi --port 8001 --kubeconfig /tmp/kubeconfig``.
+Standalone: ``python -m kubeapi --port 8001 --kubeconfig /tmp/kubeconfig``.
 
 Modules: :mod:`.server` (aiohttp app, routing, watch streams), :mod:`.registry` (REST semantics),
 :mod:`.store` (objects, resourceVersion, event history, watchers), :mod:`.schema` (structural schemas,
 pruning, defaulting, validation, CEL), :mod:`.patch`, :mod:`.selectors`, :mod:`.discovery`,
-:mod:`.resources`, :mod:`.tables`, :mod:`.errors`. Nothing here imports the rest of azure_vm_operator.
+:mod:`.resources`, :mod:`.tables`, :mod:`.errors`. Its own distribution (``azvm-kubeapi``): nothing here imports
+the operator (``azure_vm_operator``).
 """
 
 from .errors import APIError

@@ -1,4 +1,4 @@
-"""``python -m azure_vm_operator.testing.kubeapi --port N --kubeconfig PATH [--token T] [--crd FILE ...]``."""
+"""``python -m kubeapi --port N --kubeconfig PATH [--token T] [--crd FILE ...]``."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m azure_vm_operator.testing.kubeapi",
+    parser = argparse.ArgumentParser(prog="python -m kubeapi",
                                      description="A small in-memory Kubernetes API server.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
