@@ -8,16 +8,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install clean bench
 
-$(STAMP): pyproject.toml emulator/pyproject.toml testing/kubeapi/pyproject.toml
+$(STAMP): pyproject.toml emulator/pyproject.toml testing/kubeapi/pyproject.toml testing/sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]' -e ./emulator -e ./testing/kubeapi
+	$(PY) -m pip install --quiet -e '.[test]' -e ./emulator -e ./testing/kubeapi -e ./testing/sandbox
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/azure-vm-operator demo
+	$(VENV)/bin/azvm-sandbox demo --crds crds --example examples/virtualmachine.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -19,9 +19,8 @@ from pathlib import Path
 import kubernetes.client
 import kubernetes.config
 import pytest
-from e2e_helpers import Cluster, vm_manifest, wait_for
+from e2e_helpers import CRDS, Cluster, vm_manifest, wait_for
 
-from azure_vm_operator.api.crds import crds_dir
 
 SECRET = "s3cr3t-value-that-must-not-leak"
 
@@ -88,7 +87,7 @@ def test_operator_process_against_emulator_process(tmp_path: Path, processes: li
 
     kubeconfig = str(tmp_path / "kubeconfig")
     kubeapi = Process([sys.executable, "-m", "kubeapi", "--port", "0", "--token", "t0k3n",
-                       "--kubeconfig", kubeconfig, *sum((["--crd", str(p)] for p in crds_dir().glob("*.yaml")), [])])
+                       "--kubeconfig", kubeconfig, *sum((["--crd", str(p)] for p in CRDS.glob("*.yaml")), [])])
     processes.append(kubeapi)
     kubeapi.expect(r"^http://")
 

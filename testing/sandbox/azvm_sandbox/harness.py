@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
-from ..api.crds import load_crds
-from ..config import OperatorConfig
+from azure_vm_operator.config import OperatorConfig
+
+from .crds import load_crds
 
 T = TypeVar("T")
 
@@ -74,7 +75,7 @@ class OperatorThread:
 
     def start(self, timeout: float = 30, wait_ready: bool = True, identity: str | None = None) -> None:
         """Start; unless ``wait_ready`` is False (a standby replica), wait until Kopf is ready."""
-        from ..runner import run_operator
+        from azure_vm_operator.runner import run_operator
 
         self._loop = LoopThread("operator")
 
@@ -126,9 +127,13 @@ class OperatorThread:
 
 @dataclass
 class Environment:
-    """Emulator + Kubernetes API (+ the operator, once started). Everything is reached through URLs and files."""
+    """Emulator + Kubernetes API (+ the operator, once started). Everything is reached through URLs and files.
+
+    ``crds_dir`` is the folder whose CustomResourceDefinitions the Kubernetes API serves (the repository's crds/).
+    """
 
     workdir: Path
+    crds_dir: Path
     latency_scale: float = 0.0
     throttling: bool = True  #: as Azure does; tests that count requests get roomy buckets instead of none
     throttle_scale: float = 10.0
@@ -149,7 +154,7 @@ class Environment:
         self.kubeapi = KubeAPIServer(token="harness-token")
         self.servers.call(self.emulator.start(host="127.0.0.1", port=0))
         self.servers.call(self.kubeapi.start(host="127.0.0.1", port=0))
-        for crd in load_crds():
+        for crd in load_crds(self.crds_dir):
             self.kubeapi.register_crd(crd)
         self.kubeconfig = self.kubeapi.write_kubeconfig(str(self.workdir / "kubeconfig"))
         # The operator authenticates as a service principal, exactly as against Entra ID.
@@ -243,5 +248,5 @@ class Environment:
                    credential_scopes=["https://management.azure.com/.default"])
 
 
-def temporary_environment(**kwargs: Any) -> Environment:
-    return Environment(workdir=Path(tempfile.mkdtemp(prefix="azvm-")), **kwargs)
+def temporary_environment(crds_dir: str | Path, **kwargs: Any) -> Environment:
+    return Environment(workdir=Path(tempfile.mkdtemp(prefix="azvm-")), crds_dir=Path(crds_dir), **kwargs)

@@ -1,7 +1,8 @@
-"""`azure-vm-operator demo`: the whole loop on embedded defaults, no cluster and no subscription needed.
+"""`azvm-sandbox demo`: the whole loop on embedded defaults, no cluster and no subscription needed.
 
-Starts the Azure emulator and a Kubernetes API server, runs the operator against them exactly as it runs against a
-real cluster (kubeconfig + service principal + ARM endpoint), applies examples/virtualmachine.yaml, shows progress
+Starts the Azure emulator and a Kubernetes API server (serving the CRDs of ./crds), runs the operator against them
+exactly as it runs against a real cluster (kubeconfig + service principal + ARM endpoint), applies
+./examples/virtualmachine.yaml (both paths relative to the current directory unless given), shows progress
 until the VM is Ready, prints the VM as Azure reports it (through the Azure SDK), deletes the custom resource and
 shows that the VM and its NIC are gone from Azure.
 """
@@ -20,9 +21,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .api.constants import GROUP, VERSION, VM_PLURAL
+from azure_vm_operator.api.constants import GROUP, VERSION, VM_PLURAL
 
 DEADLINE = 75.0
+DEFAULT_EXAMPLE = "examples/virtualmachine.yaml"  # relative to the current directory, like DEFAULT_CRDS
+DEFAULT_CRDS = "crds"
 console = Console()
 
 
@@ -83,13 +86,13 @@ def _azure_view(compute: Any, network: Any, rg: str, vm_name: str) -> tuple[Tabl
     return table, nic_name
 
 
-def run_demo(example: Path, latency_scale: float, keep: bool) -> int:
+def run_demo(example: Path, crds_dir: Path, latency_scale: float, keep: bool) -> int:
     import kubernetes.client
     from azure.core.exceptions import ResourceNotFoundError
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.network import NetworkManagementClient
 
-    from .testing.harness import temporary_environment
+    from .harness import temporary_environment
 
     manifest = yaml.safe_load(example.read_text(encoding="utf-8"))
     namespace, name = manifest["metadata"].get("namespace", "default"), manifest["metadata"]["name"]
@@ -97,7 +100,7 @@ def run_demo(example: Path, latency_scale: float, keep: bool) -> int:
     rg, vm_name = spec["resourceGroup"], spec.get("azureName", name)
 
     with console.status("starting the Azure emulator, the Kubernetes API and the operator"):
-        env = temporary_environment(latency_scale=latency_scale, throttling=True, throttle_scale=1.0)
+        env = temporary_environment(crds_dir, latency_scale=latency_scale, throttling=True, throttle_scale=1.0)
     try:
         env.start_operator(resync_interval=30.0, lro_polling_interval=0.2, cluster_id="demo")
         console.print(f"[bold]Azure emulator[/] {env.emulator.url}  [bold]Kubernetes API[/] {env.kubeapi.url}  "
@@ -158,15 +161,18 @@ def run_demo(example: Path, latency_scale: float, keep: bool) -> int:
         shutil.rmtree(env.workdir, ignore_errors=True)
 
 
-def main(example: str | None = None, latency_scale: float = 0.1, keep: bool = False) -> int:
+def main(example: str | None = None, crds: str | None = None, latency_scale: float = 0.1, keep: bool = False) -> int:
+    """The demo; ``example`` and ``crds`` default to ./examples/virtualmachine.yaml and ./crds (the repository root
+    is the current directory under ``make demo``)."""
     # The demo shows its own progress; the operator's own log goes to stderr at WARNING and above.
     logging.getLogger().setLevel(logging.WARNING)
     logging.getLogger("kopf._core.reactor.running").setLevel(logging.ERROR)  # "OS signals are ignored" (thread)
-    path = Path(example) if example else Path(__file__).resolve().parents[2] / "examples" / "virtualmachine.yaml"
-    if not path.exists():
-        console.print(f"[red]{path} not found[/]")
-        return 2
-    return run_demo(path, latency_scale, keep)
+    path, crds_dir = Path(example or DEFAULT_EXAMPLE), Path(crds or DEFAULT_CRDS)
+    for wanted, flag in ((path, "--example"), (crds_dir, "--crds")):
+        if not wanted.exists():
+            console.print(f"[red]{wanted} not found[/]: run from the repository root or pass {flag}")
+            return 2
+    return run_demo(path, crds_dir, latency_scale, keep)
 
 
 if __name__ == "__main__":

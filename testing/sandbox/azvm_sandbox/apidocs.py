@@ -1,4 +1,4 @@
-"""Generate docs/api.md from the CRD schemas (`python -m azure_vm_operator.api.docs > docs/api.md`).
+"""Generate docs/api.md from the CRD schemas (`python -m azvm_sandbox.apidocs crds > docs/api.md`).
 
 A test keeps docs/api.md equal to the output, so the reference never drifts from the CRDs.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, Iterator
 
 from .crds import load_crds
@@ -53,9 +54,10 @@ def _rows(node: dict[str, Any], path: str, required: bool) -> Iterator[str]:
             yield from _rows(child, f"{path}[].{name}", name in set(items.get("required") or []))
 
 
-def render() -> str:
-    out = ["# API reference", "", "Generated from `crds/` by `python -m azure_vm_operator.api.docs`; do not edit.", ""]
-    for crd in load_crds():
+def render(crds_dir: str | Path) -> str:
+    """The API reference of every CRD in ``crds_dir`` (the repository's crds/), as Markdown."""
+    out = ["# API reference", "", "Generated from `crds/` by `python -m azvm_sandbox.apidocs crds`; do not edit.", ""]
+    for crd in load_crds(crds_dir):
         names = crd["spec"]["names"]
         for version in crd["spec"]["versions"]:
             schema = version["schema"]["openAPIV3Schema"]
@@ -83,4 +85,4 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    sys.stdout.write(render(sys.argv[1] if len(sys.argv) > 1 else "crds"))
