@@ -1,6 +1,8 @@
 # Two entry points, both self-installing on a fresh machine (Python 3.11+ with venv and pip):
 #   make demo   - the embedded Azure emulator + Kubernetes API + operator: one VM from apply to delete
 #   make test   - the whole test suite (what .ci/run calls)
+# .venv gets four editable distributions: the operator (top-level pyproject.toml, the only one in `pip install .`
+# and the Dockerfile) and, for the tests and the demo, emulator/, testing/kubeapi/ and testing/sandbox/.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -23,4 +25,4 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info operator/*.egg-info emulator/*.egg-info testing/*/*.egg-info
