@@ -20,11 +20,12 @@ def load_configuration(kubeconfig: str | None) -> kubernetes.client.Configuratio
     configuration = kubernetes.client.Configuration()
     if kubeconfig is None:
         try:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
+            kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             return configuration
         except kubernetes.config.ConfigException:
             kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, client_configuration=configuration)
     return configuration
 
 
@@ -96,4 +97,4 @@ class KubeClient:
             raise
 
     def close(self) -> None:
-        self._api_client.close()
+        self._api_client.close()  # type: ignore[no-untyped-call]

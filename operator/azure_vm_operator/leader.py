@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import kubernetes.client
 
@@ -29,6 +29,10 @@ LEASE_NAME = "azure-vm-operator"
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _resource_version(lease: Any) -> str | None:
+    return lease.metadata.resource_version if lease.metadata else None
 
 
 def _micro(ts: datetime.datetime) -> str:
@@ -75,7 +79,7 @@ class LeaseElector:
             body = {"metadata": {"name": self.name, "namespace": self.namespace},
                     "spec": {**spec, "acquireTime": _micro(now), "leaseTransitions": 0}}
             try:
-                self._api.create_namespaced_lease(self.namespace, body)
+                self._api.create_namespaced_lease(self.namespace, cast(Any, body))
                 self.observed_holder = self.identity
                 return True
             except kubernetes.client.ApiException as create_exc:
@@ -94,9 +98,9 @@ class LeaseElector:
         spec["acquireTime"] = _micro(acquired or now)
         spec["leaseTransitions"] = ((current.lease_transitions or 0) if current else 0) + (0 if ours else 1)
         body = {"metadata": {"name": self.name, "namespace": self.namespace,
-                             "resourceVersion": lease.metadata.resource_version}, "spec": spec}
+                             "resourceVersion": _resource_version(lease)}, "spec": spec}
         try:
-            self._api.replace_namespaced_lease(self.name, self.namespace, body)
+            self._api.replace_namespaced_lease(self.name, self.namespace, cast(Any, body))
         except kubernetes.client.ApiException as exc:
             if exc.status == 409:
                 return False  # someone else wrote the Lease in between: read it again next time
@@ -155,10 +159,10 @@ class LeaseElector:
             lease = self._api.read_namespaced_lease(self.name, self.namespace)
             if lease.spec and lease.spec.holder_identity == self.identity:
                 body = {"metadata": {"name": self.name, "namespace": self.namespace,
-                                     "resourceVersion": lease.metadata.resource_version},
+                                     "resourceVersion": _resource_version(lease)},
                         "spec": {"holderIdentity": None, "leaseDurationSeconds": 1,
                                  "renewTime": _micro(_now() - datetime.timedelta(seconds=60)),
                                  "leaseTransitions": lease.spec.lease_transitions or 0}}
-                self._api.replace_namespaced_lease(self.name, self.namespace, body)
+                self._api.replace_namespaced_lease(self.name, self.namespace, cast(Any, body))
         except kubernetes.client.ApiException:
             logger.warning("could not release the leader Lease; it expires in %.0f s", self.lease_duration)

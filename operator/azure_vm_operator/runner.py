@@ -47,14 +47,14 @@ async def run_operator(
     try:
         if not await asyncio.to_thread(elector.acquire, stop.is_set):
             return False
-        elector.keep_renewing(on_lost=lambda: loop.call_soon_threadsafe(stop.set))
+        elector.keep_renewing(on_lost=lambda: _call_soon(loop, stop.set))
         try:
             await _run_kopf(config, ready_flag, stop, azure_credential)
         finally:
             await asyncio.to_thread(elector.release)
         return elector.lost.is_set()
     finally:
-        api_client.close()
+        api_client.close()  # type: ignore[no-untyped-call]
 
 
 async def _run_kopf(config: OperatorConfig, ready_flag: asyncio.Event | None, stop_flag: asyncio.Event | None,
@@ -72,3 +72,7 @@ async def _run_kopf(config: OperatorConfig, ready_flag: asyncio.Event | None, st
         ready_flag=ready_flag,
         stop_flag=stop_flag,
     )
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
+    loop.call_soon_threadsafe(callback)

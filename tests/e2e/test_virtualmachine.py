@@ -28,7 +28,7 @@ def test_create_reaches_ready_with_azure_state_in_status(env, operator, cluster,
     props = vm["properties"]
     assert props["hardwareProfile"]["vmSize"] == "Standard_B2s"
     assert props["storageProfile"]["imageReference"]["sku"] == "22_04-lts-gen2"
-    assert vm["tags"][OWNER_TAG] == "test-cluster/default/web-1"
+    assert vm["tags"][OWNER_TAG] == "test-cluster/VirtualMachine/default/web-1"
     assert vm["tags"]["team"] == "platform"
     assert "PowerState/running" in [s["code"] for s in props["instanceView"]["statuses"]]
 

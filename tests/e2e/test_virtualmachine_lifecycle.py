@@ -139,7 +139,7 @@ def test_adoption_always_takes_over_an_untagged_vm(env, operator, cluster, compu
     cluster.wait_condition("brownfield", "Ready")
     vm = compute.virtual_machines.get("e2e-rg", "brownfield").as_dict()
     assert vm["properties"]["vmId"] == created["properties"]["vmId"], "adopted, not recreated"
-    assert vm["tags"][OWNER_TAG] == "test-cluster/default/brownfield"
+    assert vm["tags"][OWNER_TAG] == "test-cluster/VirtualMachine/default/brownfield"
 
 
 def test_same_vm_from_two_namespaces_conflicts(env, operator, cluster):
@@ -149,7 +149,7 @@ def test_same_vm_from_two_namespaces_conflicts(env, operator, cluster):
     cluster.apply(vm_manifest("shared-name", namespace="team-b"))
     stalled = cluster.wait_condition("shared-name", "Stalled", namespace="team-b")
     assert stalled["reason"] == "OwnershipConflict"
-    assert "test-cluster/default/shared-name" in stalled["message"]
+    assert "test-cluster/VirtualMachine/default/shared-name" in stalled["message"]
     assert cluster.condition("shared-name", "Ready")["status"] == "True"
     # Deleting the loser leaves the winner's VM alone.
     cluster.delete("shared-name", namespace="team-b")

@@ -26,7 +26,3 @@ REDEPLOY_REQUESTED_ANNOTATION = f"{GROUP}/redeploy-requested-at"
 #: Annotation that forces an immediate re-observation of the Azure state (any new value).
 RECONCILE_REQUESTED_ANNOTATION = f"{GROUP}/reconcile-requested-at"
 
-
-def owner_tag_value(cluster_id: str, namespace: str, name: str) -> str:
-    """The ownership tag value: unique per cluster, namespace and resource name."""
-    return f"{cluster_id}/{namespace}/{name}"

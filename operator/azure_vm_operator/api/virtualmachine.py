@@ -6,6 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .fields import POLICY_FIELDS, Field, Policies, SecretKeyRef, SpecError, secret_key_ref, subscription_of
+
+__all__ = ["SpecError", "SecretKeyRef", "Policies", "VirtualMachineSpec", "parse_spec", "FIELDS"]
+
 POWER_STATES = ("Running", "Stopped", "Deallocated")
 #: Azure's rule for VM names (the CRD pattern of spec.azureName; metadata.name may be longer than 64).
 AZURE_VM_NAME = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62}[a-zA-Z0-9])?")
@@ -14,12 +18,33 @@ CACHING = ("None", "ReadOnly", "ReadWrite")
 WINDOWS_PUBLISHERS = ("MicrosoftWindowsServer", "MicrosoftWindowsDesktop", "MicrosoftSQLServer")
 
 
-class SpecError(ValueError):
-    """The spec cannot be acted upon as written; the user must change it (reported as Stalled)."""
+#: Every enum-valued or defaulted field of the VirtualMachine spec, as the CRD declares it (a test keeps the two
+#: in step); parse_spec takes enums and defaults from here.
+FIELDS: dict[str, Field] = {
+    **POLICY_FIELDS,
+    "spec.image.marketplace.version": Field(default="latest"),
+    "spec.osType": Field(("Linux", "Windows")),  # fallback: Windows for Windows publishers, else Linux
+    "spec.adminPasswordSecretRef.key": Field(default="password"),
+    "spec.customDataSecretRef.key": Field(default="customData"),
+    "spec.customDataConfigMapRef.key": Field(default="customData"),
+    "spec.osDisk.storageAccountType": Field(STORAGE_ACCOUNT_TYPES),  # unset: StandardSSD_LRS at creation only
+    "spec.osDisk.caching": Field(CACHING),  # unset: ReadWrite at creation only
+    "spec.osDisk.deleteWithVM": Field(default=True),
+    "spec.dataDisks[].storageAccountType": Field(STORAGE_ACCOUNT_TYPES, "StandardSSD_LRS"),
+    "spec.dataDisks[].caching": Field(CACHING, "None"),
+    "spec.dataDisks[].deleteWithVM": Field(default=True),
+    "spec.zone": Field(("1", "2", "3")),
+    "spec.availabilitySetOptions.platformFaultDomainCount": Field(default=2),
+    "spec.availabilitySetOptions.platformUpdateDomainCount": Field(default=5),
+    "spec.priority": Field(("Regular", "Spot"), "Regular"),
+    "spec.evictionPolicy": Field(("Deallocate", "Delete"), fallback="Deallocate"),
+    "spec.network.publicIP": Field(default=False),
+    "spec.powerState": Field(POWER_STATES, "Running"),
+}
 
-    def __init__(self, message: str, reason: str = "InvalidSpec") -> None:
-        super().__init__(message)
-        self.reason = reason
+
+def _pick(path: str, value: Any, where: str | None = None) -> Any:
+    return FIELDS[path].pick(value, where or path)
 
 
 @dataclass(frozen=True)
@@ -38,12 +63,6 @@ class MarketplaceImage:
 class ImageSpec:
     marketplace: MarketplaceImage | None = None
     id: str | None = None  #: a managed image, a gallery image or a gallery image version
-
-
-@dataclass(frozen=True)
-class SecretKeyRef:
-    name: str
-    key: str
 
 
 @dataclass(frozen=True)
@@ -75,15 +94,6 @@ class AvailabilitySetSpec:
     name: str
     fault_domains: int = 2
     update_domains: int = 5
-
-
-@dataclass(frozen=True)
-class Policies:
-    deletion: str = "Delete"  #: Delete | Orphan
-    reconcile: str = "Manage"  #: Manage | Observe | Pause
-    adoption: str = "IfTagged"  #: Never | IfTagged | Always
-    drift: str = "Correct"  #: Correct | Report
-    ignore_drift_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,21 +132,6 @@ class VirtualMachineSpec:
         )
 
 
-def _ref(raw: Mapping[str, Any] | None, default_key: str, what: str) -> SecretKeyRef | None:
-    if not raw:
-        return None
-    if not raw.get("name"):
-        raise SpecError(f"{what}.name is required")
-    return SecretKeyRef(name=str(raw["name"]), key=str(raw.get("key") or default_key))
-
-
-def _choice(value: Any, allowed: tuple[str, ...], what: str, default: str) -> str:
-    value = value or default
-    if value not in allowed:
-        raise SpecError(f"{what} must be one of {', '.join(allowed)}, not {value!r}")
-    return str(value)
-
-
 def parse_spec(
     spec: Mapping[str, Any],
     name: str,
@@ -144,12 +139,7 @@ def parse_spec(
     credentials_subscription_id: str | None = None,
 ) -> VirtualMachineSpec:
     """Build the typed spec; raise SpecError with a message the user can act on."""
-    subscription_id = spec.get("subscriptionId") or credentials_subscription_id or default_subscription_id
-    if not subscription_id:
-        raise SpecError(
-            "spec.subscriptionId is not set and the operator has no default subscription "
-            "(set AZURE_SUBSCRIPTION_ID or --subscription-id on the operator)"
-        )
+    subscription_id = subscription_of(spec, credentials_subscription_id, default_subscription_id)
     for required in ("location", "resourceGroup", "size", "adminUsername"):
         if not spec.get(required):
             raise SpecError(f"spec.{required} is required")
@@ -168,14 +158,15 @@ def parse_spec(
             if not m.get(key):
                 raise SpecError(f"spec.image.marketplace.{key} is required")
         marketplace = MarketplaceImage(str(m["publisher"]), str(m["offer"]), str(m["sku"]),
-                                       str(m.get("version") or "latest"))
+                                       str(_pick("spec.image.marketplace.version", m.get("version"))))
     image = ImageSpec(marketplace=marketplace, id=image_raw.get("id") or None)
 
     default_os = "Windows" if marketplace and marketplace.publisher in WINDOWS_PUBLISHERS else "Linux"
-    os_type = _choice(spec.get("osType"), ("Linux", "Windows"), "spec.osType", default_os)
+    os_type = str(_pick("spec.osType", spec.get("osType") or default_os))
 
     keys = tuple(k.strip() for k in spec.get("sshPublicKeys") or [] if k and k.strip())
-    password_ref = _ref(spec.get("adminPasswordSecretRef"), "password", "spec.adminPasswordSecretRef")
+    password_ref = secret_key_ref(spec.get("adminPasswordSecretRef"), FIELDS["spec.adminPasswordSecretRef.key"].default,
+                                  "spec.adminPasswordSecretRef")
     if os_type == "Windows" and not password_ref:
         raise SpecError("a Windows VM needs spec.adminPasswordSecretRef")
     if os_type == "Windows" and keys:
@@ -183,60 +174,54 @@ def parse_spec(
     if os_type == "Linux" and not keys and not password_ref:
         raise SpecError("a Linux VM needs spec.sshPublicKeys or spec.adminPasswordSecretRef")
 
-    custom_secret = _ref(spec.get("customDataSecretRef"), "customData", "spec.customDataSecretRef")
-    custom_map = _ref(spec.get("customDataConfigMapRef"), "customData", "spec.customDataConfigMapRef")
+    custom_secret = secret_key_ref(spec.get("customDataSecretRef"), FIELDS["spec.customDataSecretRef.key"].default,
+                                   "spec.customDataSecretRef")
+    custom_map = secret_key_ref(spec.get("customDataConfigMapRef"), FIELDS["spec.customDataConfigMapRef.key"].default,
+                                "spec.customDataConfigMapRef")
     if custom_secret and custom_map:
         raise SpecError("set only one of spec.customDataSecretRef and spec.customDataConfigMapRef")
 
     os_disk_raw = spec.get("osDisk") or {}
     os_disk = OsDiskSpec(
         size_gb=int(os_disk_raw["sizeGB"]) if os_disk_raw.get("sizeGB") else None,
-        storage_account_type=_choice(os_disk_raw["storageAccountType"], STORAGE_ACCOUNT_TYPES,
-                                     "spec.osDisk.storageAccountType", "") if os_disk_raw.get("storageAccountType")
-        else None,
-        caching=_choice(os_disk_raw["caching"], CACHING, "spec.osDisk.caching", "") if os_disk_raw.get("caching")
-        else None,
-        delete_with_vm=bool(os_disk_raw.get("deleteWithVM", True)),
+        storage_account_type=_pick("spec.osDisk.storageAccountType", os_disk_raw.get("storageAccountType")),
+        caching=_pick("spec.osDisk.caching", os_disk_raw.get("caching")),
+        delete_with_vm=bool(_pick("spec.osDisk.deleteWithVM", os_disk_raw.get("deleteWithVM"))),
     )
     data_disks = []
     for i, d in enumerate(spec.get("dataDisks") or []):
         data_disks.append(DataDiskSpec(
             lun=int(d["lun"]), size_gb=int(d["sizeGB"]),
-            storage_account_type=_choice(d.get("storageAccountType"), STORAGE_ACCOUNT_TYPES,
-                                         f"spec.dataDisks[{i}].storageAccountType", "StandardSSD_LRS"),
-            caching=_choice(d.get("caching"), CACHING, f"spec.dataDisks[{i}].caching", "None"),
-            delete_with_vm=bool(d.get("deleteWithVM", True)),
+            storage_account_type=_pick("spec.dataDisks[].storageAccountType", d.get("storageAccountType"),
+                                       f"spec.dataDisks[{i}].storageAccountType"),
+            caching=_pick("spec.dataDisks[].caching", d.get("caching"), f"spec.dataDisks[{i}].caching"),
+            delete_with_vm=bool(_pick("spec.dataDisks[].deleteWithVM", d.get("deleteWithVM"))),
         ))
     luns = [d.lun for d in data_disks]
     if len(set(luns)) != len(luns):
         raise SpecError("spec.dataDisks: each lun may appear once")
 
-    zone = str(spec["zone"]) if spec.get("zone") else None
+    zone = _pick("spec.zone", str(spec["zone"]) if spec.get("zone") else None)
     avset = None
     if spec.get("availabilitySet"):
         options = spec.get("availabilitySetOptions") or {}
-        avset = AvailabilitySetSpec(str(spec["availabilitySet"]), int(options.get("platformFaultDomainCount", 2)),
-                                    int(options.get("platformUpdateDomainCount", 5)))
+        avset = AvailabilitySetSpec(
+            str(spec["availabilitySet"]),
+            int(_pick("spec.availabilitySetOptions.platformFaultDomainCount", options.get("platformFaultDomainCount"))),
+            int(_pick("spec.availabilitySetOptions.platformUpdateDomainCount",
+                      options.get("platformUpdateDomainCount"))))
     if zone and avset:
         raise SpecError("a VM is either zonal (spec.zone) or in an availability set, not both")
 
-    priority = _choice(spec.get("priority"), ("Regular", "Spot"), "spec.priority", "Regular")
-    eviction = _choice(spec.get("evictionPolicy"), ("Deallocate", "Delete"), "spec.evictionPolicy", "Deallocate")
+    priority = str(_pick("spec.priority", spec.get("priority")))
+    eviction = str(_pick("spec.evictionPolicy", spec.get("evictionPolicy")))
     max_price = float(spec.get("maxPrice", -1))
     if priority == "Regular" and (spec.get("evictionPolicy") or "maxPrice" in spec):
         raise SpecError("spec.evictionPolicy and spec.maxPrice apply to priority: Spot only")
 
     network = spec.get("network") or {}
     ports = tuple(sorted({int(p) for p in network.get("openPorts") or []}))
-    policies = Policies(
-        deletion=_choice(spec.get("deletionPolicy"), ("Delete", "Orphan"), "spec.deletionPolicy", "Delete"),
-        reconcile=_choice(spec.get("reconcilePolicy"), ("Manage", "Observe", "Pause"), "spec.reconcilePolicy",
-                          "Manage"),
-        adoption=_choice(spec.get("adoptionPolicy"), ("Never", "IfTagged", "Always"), "spec.adoptionPolicy",
-                         "IfTagged"),
-        drift=_choice(spec.get("driftPolicy"), ("Correct", "Report"), "spec.driftPolicy", "Correct"),
-        ignore_drift_fields=tuple(str(f) for f in spec.get("ignoreDriftFields") or []),
-    )
+    policies = Policies.parse(spec)
     credentials = (spec.get("credentialsSecretRef") or {}).get("name")
     azure_name = str(spec.get("azureName") or name)
     if not AZURE_VM_NAME.fullmatch(azure_name):
@@ -263,9 +248,10 @@ def parse_spec(
         priority=priority,
         eviction_policy=eviction,
         max_price=max_price,
-        network=NetworkSpec(subnet_id=network.get("subnetId") or None, public_ip=bool(network.get("publicIP")),
+        network=NetworkSpec(subnet_id=network.get("subnetId") or None,
+                            public_ip=bool(_pick("spec.network.publicIP", network.get("publicIP"))),
                             open_ports=ports),
-        power_state=_choice(spec.get("powerState"), POWER_STATES, "spec.powerState", "Running"),
+        power_state=str(_pick("spec.powerState", spec.get("powerState"))),
         tags={str(k): str(v) for k, v in (spec.get("tags") or {}).items()},
         policies=policies,
         credentials_secret=str(credentials) if credentials else None,

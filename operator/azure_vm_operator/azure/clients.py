@@ -130,7 +130,7 @@ class AzureClients:
                 kwargs["disable_instance_discovery"] = True
             self._secret_credentials[key] = (
                 ClientSecretCredential(tenant, client, secret, **kwargs) if secret
-                else CertificateCredential(tenant, client, certificate_data=cert.encode(), **kwargs)
+                else CertificateCredential(tenant, client, certificate_data=(cert or "").encode(), **kwargs)
             )
         return key
 

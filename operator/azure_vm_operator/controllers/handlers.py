@@ -1,7 +1,9 @@
-"""Kopf wiring: login, start-up/clean-up, and the handlers that call the controllers.
+"""Kopf wiring: login, start-up/clean-up, and one registration per kind (``register``) that connects Kopf's
+handlers to the kind's reconciler on the frame.
 
 Kopf is edge-triggered; a daemon per resource adds the level-triggered part (periodic observation, drift).
-A per-resource lock makes the handlers and the daemon take turns.
+A per-resource lock makes the handlers and the daemon take turns; it is held for one pass, never for an Azure
+operation (see ``frame``).
 """
 
 from __future__ import annotations
@@ -9,22 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Any
+from typing import Any, Callable
 
 import kopf
 
 from .. import metrics
-from ..api.constants import FINALIZER, GROUP, VERSION, VM_PLURAL
+from ..api.constants import FINALIZER, GROUP, VERSION
 from ..azure.clients import AzureClients
 from ..config import OperatorConfig
 from ..kube import KubeClient, connection_info, load_configuration
+from .frame import InProgress, Kind, Reconciler, TransientError
 from .status import ResourceRef, StatusReporter
-from .virtualmachine import InProgress, TransientError, VirtualMachineController
+from .virtualmachine import VirtualMachineKind
 
 logger = logging.getLogger(__name__)
 
-#: How soon to look again at a resource Azure is still working on.
-IN_PROGRESS_RECHECK = 5.0
+#: The kinds this operator serves: each a set of steps on the frame.
+KINDS: tuple[Callable[[], Kind[Any, Any]], ...] = (VirtualMachineKind,)
 
 
 def _config(memo: kopf.Memo) -> OperatorConfig:
@@ -54,7 +57,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     kube = KubeClient(memo.get("kube_configuration") or load_configuration(config.kubeconfig))
     memo["kube"] = kube
     memo["azure"] = AzureClients(config, credential=memo.get("azure_credential"))
-    memo["vm_controller"] = VirtualMachineController(config, memo["azure"], StatusReporter(kube), kube)
+    reporter = StatusReporter(kube)
+    shared_locks: dict[str, asyncio.Lock] = {}  # shared Azure resources are shared across kinds too
+    memo["reconcilers"] = {
+        kind.plural: Reconciler(kind, config, memo["azure"], reporter, kube, shared_locks)
+        for kind in (make() for make in KINDS)
+    }
     memo["locks"] = {}
     if config.metrics_port is not None and not memo.get("metrics_started"):
         metrics.serve(config.metrics_port, config.metrics_host)
@@ -63,7 +71,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    # Let reconciliations in flight finish (and keep new ones out) before the clients they use are closed.
+    # Let passes in flight finish (and keep new ones out) before the clients they use are closed.
     locks = list(memo.get("locks", {}).values())
     try:
         await asyncio.wait_for(asyncio.gather(*(lock.acquire() for lock in locks)), timeout=30)
@@ -76,62 +84,68 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
-    return memo["locks"].setdefault(uid, asyncio.Lock())
+    return memo["locks"].setdefault(uid, asyncio.Lock())  # type: ignore[no-any-return]
 
 
 def _backoff(config: OperatorConfig, retry: int) -> float:
-    delay = min(config.backoff_base * (2 ** retry), config.backoff_max)
+    delay: float = min(config.backoff_base * (2 ** retry), config.backoff_max)
     return delay * random.uniform(0.8, 1.2)
 
 
-# ---- VirtualMachine -------------------------------------------------------------------------------------------
+def register(plural: str) -> None:
+    """Kopf handlers for one kind: create/update/resume and delete run a pass; a daemon re-observes each
+    resource every resync interval (recreating what was deleted outside Kubernetes, correcting drift)."""
 
+    def reconciler(memo: kopf.Memo) -> Reconciler[Any, Any]:
+        return memo["reconcilers"][plural]  # type: ignore[no-any-return]
 
-@kopf.on.resume(GROUP, VERSION, VM_PLURAL)
-@kopf.on.create(GROUP, VERSION, VM_PLURAL)
-@kopf.on.update(GROUP, VERSION, VM_PLURAL)
-async def reconcile_vm(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    controller: VirtualMachineController = memo["vm_controller"]
-    async with _lock(memo, body["metadata"]["uid"]):
-        try:
-            await controller.reconcile(ResourceRef(VM_PLURAL, dict(body)))
-        except TransientError as exc:
-            raise kopf.TemporaryError(str(exc), delay=_backoff(controller.config, retry)) from exc
-        except InProgress as exc:
-            raise kopf.TemporaryError(f"in progress: {exc}", delay=IN_PROGRESS_RECHECK) from exc
-
-
-@kopf.on.delete(GROUP, VERSION, VM_PLURAL)
-async def delete_vm(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    controller: VirtualMachineController = memo["vm_controller"]
-    async with _lock(memo, body["metadata"]["uid"]):
-        try:
-            await controller.delete(ResourceRef(VM_PLURAL, dict(body)))
-        except TransientError as exc:
-            raise kopf.TemporaryError(str(exc), delay=_backoff(controller.config, retry)) from exc
-    memo["locks"].pop(body["metadata"]["uid"], None)
-
-
-@kopf.daemon(GROUP, VERSION, VM_PLURAL, cancellation_timeout=10.0)
-async def observe_vm(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
-    """Re-observe Azure every resync interval: recreate what was deleted outside Kubernetes, correct drift."""
-    controller: VirtualMachineController = memo["vm_controller"]
-    delay = controller.config.resync_interval
-    while not stopped:
-        # A plain sleep: Kopf cancels the daemon when it stops or the resource goes (cancellation_timeout set, no
-        # backoff). stopped.wait(timeout) would leave a finished "time-limited waiting" task behind whose
-        # TimeoutError Kopf re-raises from kopf.operator() at shutdown.
-        await asyncio.sleep(delay)
-        if stopped or body["metadata"].get("deletionTimestamp"):
-            return
-        delay = controller.config.resync_interval
+    async def one_pass(memo: kopf.Memo, body: kopf.Body, retry: int, deleting: bool) -> None:
+        """One pass under the resource's lock; 'try again later' becomes Kopf's TemporaryError."""
+        frame = reconciler(memo)
+        ref = ResourceRef(plural, dict(body))
         async with _lock(memo, body["metadata"]["uid"]):
             try:
-                await controller.reconcile(ResourceRef(VM_PLURAL, dict(body)))
-            except (TransientError, InProgress) as exc:
-                logger.info("%s/%s: %s; looking again soon", body["metadata"]["namespace"],
-                            body["metadata"]["name"], exc)
-                delay = min(IN_PROGRESS_RECHECK, delay)
-            except Exception:  # noqa: BLE001 - the daemon must survive anything and try again next time
-                logger.exception("periodic observation of %s/%s failed", body["metadata"]["namespace"],
-                                 body["metadata"]["name"])
+                await (frame.delete(ref) if deleting else frame.reconcile(ref))
+            except TransientError as exc:
+                raise kopf.TemporaryError(str(exc), delay=_backoff(frame.config, retry)) from exc
+            except InProgress as exc:
+                raise kopf.TemporaryError(f"in progress: {exc}", delay=frame.recheck_delay(exc.delay)) from exc
+
+    @kopf.on.resume(GROUP, VERSION, plural, id=f"reconcile_{plural}")
+    @kopf.on.create(GROUP, VERSION, plural, id=f"reconcile_{plural}")
+    @kopf.on.update(GROUP, VERSION, plural, id=f"reconcile_{plural}")
+    async def reconcile(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+        await one_pass(memo, body, retry, deleting=False)
+
+    @kopf.on.delete(GROUP, VERSION, plural, id=f"delete_{plural}")
+    async def delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+        await one_pass(memo, body, retry, deleting=True)
+        memo["locks"].pop(body["metadata"]["uid"], None)
+
+    @kopf.daemon(GROUP, VERSION, plural, id=f"observe_{plural}", cancellation_timeout=10.0)
+    async def observe(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        frame = reconciler(memo)
+        delay = frame.config.resync_interval
+        while not stopped:
+            # A plain sleep: Kopf cancels the daemon when it stops or the resource goes (cancellation_timeout set,
+            # no backoff). stopped.wait(timeout) would leave a finished "time-limited waiting" task behind whose
+            # TimeoutError Kopf re-raises from kopf.operator() at shutdown.
+            await asyncio.sleep(delay)
+            if stopped or body["metadata"].get("deletionTimestamp"):
+                return
+            delay = frame.config.resync_interval
+            async with _lock(memo, body["metadata"]["uid"]):
+                try:
+                    await frame.reconcile(ResourceRef(plural, dict(body)))
+                except (TransientError, InProgress) as exc:
+                    logger.info("%s/%s: %s; looking again soon", body["metadata"]["namespace"],
+                                body["metadata"]["name"], exc)
+                    recheck = frame.recheck_delay(exc.delay if isinstance(exc, InProgress) else None)
+                    delay = min(max(recheck, 1.0), delay)
+                except Exception:  # noqa: BLE001 - the daemon must survive anything and try again next time
+                    logger.exception("periodic observation of %s %s/%s failed", plural,
+                                     body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+for _make in KINDS:
+    register(_make.plural)  # type: ignore[attr-defined]

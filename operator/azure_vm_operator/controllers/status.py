@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import kopf
 
@@ -30,8 +30,14 @@ class ResourceRef:
         return str(self.body["metadata"]["name"])
 
     @property
+    def key(self) -> tuple[str, str, str]:
+        """The identity of a custom resource: (kind's plural, namespace, name)."""
+        return (self.plural, self.namespace, self.name)
+
+    @property
     def generation(self) -> int | None:
-        return self.body["metadata"].get("generation")
+        generation = self.body["metadata"].get("generation")
+        return int(generation) if generation is not None else None
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -51,7 +57,19 @@ class StatusReporter:
     """Computes the new conditions, patches status through /status, and emits an Event for each change."""
 
     kube: KubeClient
-    _last_conditions: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    #: what this process last wrote to each resource's status: newer than (or the same as) the body Kopf hands
+    #: a handler, which may predate our own last write
+    _written: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def current_status(self, ref: ResourceRef) -> dict[str, Any]:
+        """The resource's status as last written by this process, over what its body says."""
+        status = dict(ref.status)
+        for key, value in self._written.get(ref.key, {}).items():
+            if value is None:  # removed by our last write
+                status.pop(key, None)
+            else:
+                status[key] = value
+        return status
 
     async def report(
         self,
@@ -59,12 +77,11 @@ class StatusReporter:
         updates: list[cond.Condition],
         fields: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        key = (ref.namespace, ref.name)
-        before = self._last_conditions.get(key, ref.status.get("conditions") or [])
+        before = self.current_status(ref).get("conditions") or []
         after = cond.merge_conditions(before, updates, ref.generation)
         status: dict[str, Any] = {**(fields or {}), "conditions": after, "observedGeneration": ref.generation}
         await self.kube.patch_status(ref.plural, ref.namespace, ref.name, status)
-        self._last_conditions[key] = after
+        self._written[ref.key] = {**self._written.get(ref.key, {}), **status}
         known = {c.get("type") for c in before}
         for changed in cond.changed_conditions(before, after):
             if changed["type"] == "Drifted" and changed["status"] == "False" and changed["type"] not in known:
@@ -84,9 +101,9 @@ class StatusReporter:
 
     def event(self, ref: ResourceRef, type_: str, reason: str, message: str) -> None:
         try:
-            kopf.event(dict(ref.body), type=type_, reason=reason, message=message[:1024])
+            kopf.event(cast(kopf.Body, dict(ref.body)), type=type_, reason=reason, message=message[:1024])
         except Exception:  # noqa: BLE001 - an event is best effort
             logger.debug("could not post an event for %s/%s", ref.namespace, ref.name, exc_info=True)
 
     def forget(self, ref: ResourceRef) -> None:
-        self._last_conditions.pop((ref.namespace, ref.name), None)
+        self._written.pop(ref.key, None)

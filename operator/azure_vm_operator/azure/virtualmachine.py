@@ -1,7 +1,5 @@
-"""Pure translation between the VirtualMachine spec and ARM request/response bodies (plain dicts, ARM wire names).
-
-Nothing here does I/O, so every decision (what to create, what changed, what the status says) is unit-testable.
-"""
+"""The VirtualMachine kind in ARM's terms: names of what is created for a VM, the VM body, and the diff between
+the spec and what Azure has (plain dicts, ARM wire names). Pure: every decision is unit-testable."""
 
 from __future__ import annotations
 
@@ -9,13 +7,10 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..api.constants import CREATED_BY_TAG, CREATED_BY_VALUE, OWNER_TAG, UID_TAG
+from ..api.constants import OWNER_TAG
 from ..api.virtualmachine import DataDiskSpec, VirtualMachineSpec
-
-#: Address plan of the virtual network the operator creates per resource group and location.
-AUTO_VNET_PREFIX = "10.224.0.0/16"
-AUTO_SUBNET_NAME = "azvm-subnet"
-AUTO_SUBNET_PREFIX = "10.224.0.0/20"
+from . import ids
+from .ownership import Identity, created_by_tags, owned_tags
 
 POWER_STATE_NAMES = {
     "running": "Running",
@@ -27,45 +22,7 @@ POWER_STATE_NAMES = {
 }
 
 
-def created_by_tags() -> dict[str, str]:
-    return {CREATED_BY_TAG: CREATED_BY_VALUE}
-
-
-def owned_tags(spec: VirtualMachineSpec, owner: str, uid: str | None = None) -> dict[str, str]:
-    """The tags the VM and the resources created only for it carry: the user's tags plus ownership."""
-    tags = {**spec.tags, OWNER_TAG: owner, CREATED_BY_TAG: CREATED_BY_VALUE}
-    if uid:
-        tags[UID_TAG] = uid
-    return tags
-
-
-def is_owned_by(resource: Mapping[str, Any], owner: str) -> bool:
-    return (resource.get("tags") or {}).get(OWNER_TAG) == owner
-
-
-def adoption_verdict(resource: Mapping[str, Any], owner: str, uid: str, policy: str) -> str | None:
-    """None when the existing Azure resource may be managed by this custom resource, else the Stalled reason.
-
-    - a resource tagged for another owner is never taken (two clusters or namespaces must not fight over it);
-    - ``Never``: only what this very object (same uid) created; ``IfTagged``: anything tagged for this
-      namespace/name (e.g. after the custom resource was re-created); ``Always``: also untagged resources.
-    """
-    tags = resource.get("tags") or {}
-    holder = tags.get(OWNER_TAG)
-    if holder and holder != owner:
-        return "OwnershipConflict"
-    if holder == owner:
-        if policy == "Never" and tags.get(UID_TAG) != uid:
-            return "AlreadyExists"
-        return None
-    return None if policy == "Always" else "AlreadyExists"
-
-
-# ---- names and ids -------------------------------------------------------------------------------------------
-
-
-def auto_vnet_name(location: str) -> str:
-    return f"azvm-vnet-{location}"
+# ---- names of what is created for one VM ---------------------------------------------------------------------
 
 
 def nic_name(spec: VirtualMachineSpec) -> str:
@@ -80,36 +37,10 @@ def nsg_name(spec: VirtualMachineSpec) -> str:
     return f"{spec.azure_name}-nsg"
 
 
-def subnet_id(subscription_id: str, resource_group: str, vnet: str, subnet: str) -> str:
-    return (
-        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Network/virtualNetworks/{vnet}/subnets/{subnet}"
-    )
-
-
 def availability_set_id(spec: VirtualMachineSpec) -> str | None:
     if spec.availability_set is None:
         return None
-    return (f"/subscriptions/{spec.subscription_id}/resourceGroups/{spec.resource_group}"
-            f"/providers/Microsoft.Compute/availabilitySets/{spec.availability_set.name}")
-
-
-# ---- desired bodies ------------------------------------------------------------------------------------------
-
-
-def resource_group_body(location: str) -> dict[str, Any]:
-    return {"location": location, "tags": created_by_tags()}
-
-
-def auto_vnet_body(location: str) -> dict[str, Any]:
-    return {
-        "location": location,
-        "tags": created_by_tags(),
-        "properties": {
-            "addressSpace": {"addressPrefixes": [AUTO_VNET_PREFIX]},
-            "subnets": [{"name": AUTO_SUBNET_NAME, "properties": {"addressPrefix": AUTO_SUBNET_PREFIX}}],
-        },
-    }
+    return ids.availability_set_id(spec.subscription_id, spec.resource_group, spec.availability_set.name)
 
 
 def availability_set_body(spec: VirtualMachineSpec) -> dict[str, Any]:
@@ -125,70 +56,13 @@ def availability_set_body(spec: VirtualMachineSpec) -> dict[str, Any]:
     }
 
 
-def public_ip_body(spec: VirtualMachineSpec, owner: str, uid: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "location": spec.location,
-        "tags": owned_tags(spec, owner, uid),
-        "sku": {"name": "Standard"},
-        "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
-    }
-    if spec.zone:
-        body["zones"] = [spec.zone]
-    return body
+def vm_tags(spec: VirtualMachineSpec, identity: Identity) -> dict[str, str]:
+    """The tags of the VM and of what is created only for it (NIC, public IP, NSG)."""
+    return owned_tags(spec.tags, identity)
 
 
-def nsg_rules(ports: tuple[int, ...]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": f"allow-tcp-{port}",
-            "properties": {
-                "priority": 100 + i * 10,
-                "direction": "Inbound",
-                "access": "Allow",
-                "protocol": "Tcp",
-                "sourceAddressPrefix": "*",
-                "sourcePortRange": "*",
-                "destinationAddressPrefix": "*",
-                "destinationPortRange": str(port),
-            },
-        }
-        for i, port in enumerate(ports)
-    ]
-
-
-def nsg_body(spec: VirtualMachineSpec, owner: str, uid: str | None = None) -> dict[str, Any]:
-    return {
-        "location": spec.location,
-        "tags": owned_tags(spec, owner, uid),
-        "properties": {"securityRules": nsg_rules(spec.network.open_ports)},
-    }
-
-
-def nsg_open_ports(nsg: Mapping[str, Any] | None) -> tuple[int, ...]:
-    ports = set()
-    for rule in ((nsg or {}).get("properties") or {}).get("securityRules") or []:
-        props = rule.get("properties") or {}
-        if props.get("direction") == "Inbound" and props.get("access") == "Allow":
-            port = str(props.get("destinationPortRange") or "")
-            if port.isdigit():
-                ports.add(int(port))
-    return tuple(sorted(ports))
-
-
-def nic_body(spec: VirtualMachineSpec, owner: str, subnet: str, public_ip_id: str | None,
-             nsg_id: str | None = None, uid: str | None = None) -> dict[str, Any]:
-    ip_config: dict[str, Any] = {"subnet": {"id": subnet}, "privateIPAllocationMethod": "Dynamic"}
-    if public_ip_id:
-        ip_config["publicIPAddress"] = {"id": public_ip_id}
-    properties: dict[str, Any] = {"ipConfigurations": [{"name": "ipconfig1", "properties": ip_config}]}
-    if nsg_id:
-        properties["networkSecurityGroup"] = {"id": nsg_id}
-    return {"location": spec.location, "tags": owned_tags(spec, owner, uid), "properties": properties}
-
-
-def nic_nsg_id(nic: Mapping[str, Any] | None) -> str | None:
-    ref = ((nic or {}).get("properties") or {}).get("networkSecurityGroup") or {}
-    return str(ref["id"]) if ref.get("id") else None
+def zones(spec: VirtualMachineSpec) -> tuple[str, ...]:
+    return (spec.zone,) if spec.zone else ()
 
 
 @dataclass(frozen=True)
@@ -254,7 +128,7 @@ def os_profile(spec: VirtualMachineSpec, inputs: VmInputs) -> dict[str, Any]:
     return profile
 
 
-def vm_body(spec: VirtualMachineSpec, owner: str, inputs: VmInputs | str, uid: str | None = None) -> dict[str, Any]:
+def vm_body(spec: VirtualMachineSpec, identity: Identity, inputs: VmInputs | str) -> dict[str, Any]:
     if isinstance(inputs, str):
         inputs = VmInputs(nic_id=inputs)
     properties: dict[str, Any] = {
@@ -275,7 +149,7 @@ def vm_body(spec: VirtualMachineSpec, owner: str, inputs: VmInputs | str, uid: s
         properties["priority"] = "Spot"
         properties["evictionPolicy"] = spec.eviction_policy
         properties["billingProfile"] = {"maxPrice": spec.max_price}
-    body: dict[str, Any] = {"location": spec.location, "tags": owned_tags(spec, owner, uid), "properties": properties}
+    body: dict[str, Any] = {"location": spec.location, "tags": vm_tags(spec, identity), "properties": properties}
     if spec.zone:
         body["zones"] = [spec.zone]
     return body
@@ -313,9 +187,9 @@ def is_ignored(path: str, ignore: tuple[str, ...]) -> bool:
     return any(path == i or path.startswith(i + ".") or path.startswith(i + "[") for i in ignore)
 
 
-def _desired_tags(spec: VirtualMachineSpec, owner: str, uid: str | None, observed: Mapping[str, str],
+def _desired_tags(spec: VirtualMachineSpec, identity: Identity, observed: Mapping[str, str],
                   ignore: tuple[str, ...]) -> dict[str, str]:
-    desired = owned_tags(spec, owner, uid)
+    desired = vm_tags(spec, identity)
     if is_ignored("spec.tags", ignore):
         return {**observed, **{k: v for k, v in desired.items() if k not in spec.tags}}
     for key, value in observed.items():
@@ -324,7 +198,7 @@ def _desired_tags(spec: VirtualMachineSpec, owner: str, uid: str | None, observe
     return desired
 
 
-def diff_vm(spec: VirtualMachineSpec, owner: str, observed: Mapping[str, Any], uid: str | None = None) -> VmDiff:
+def diff_vm(spec: VirtualMachineSpec, identity: Identity, observed: Mapping[str, Any]) -> VmDiff:
     props = observed.get("properties") or {}
     ignore = ignored_paths(spec)
     patch: dict[str, Any] = {}
@@ -342,10 +216,12 @@ def diff_vm(spec: VirtualMachineSpec, owner: str, observed: Mapping[str, Any], u
         drifted.append("spec.size")
 
     observed_tags = dict(observed.get("tags") or {})
-    desired_tags = _desired_tags(spec, owner, uid, observed_tags, ignore)
+    desired_tags = _desired_tags(spec, identity, observed_tags, ignore)
     if observed_tags != desired_tags:
         patch["tags"] = desired_tags
-        drifted.append("spec.tags")
+        if {**observed_tags, OWNER_TAG: desired_tags.get(OWNER_TAG)} != desired_tags:
+            drifted.append("spec.tags")
+        # else: only the ownership tag is re-written in the current format (not drift the user made)
 
     storage = props.get("storageProfile") or {}
     image = storage.get("imageReference") or {}
@@ -490,48 +366,7 @@ def power_action(desired: str, observed: str | None) -> str | None:
     return None
 
 
-def private_ip(nic: Mapping[str, Any] | None) -> str | None:
-    for config in ((nic or {}).get("properties") or {}).get("ipConfigurations") or []:
-        address = (config.get("properties") or {}).get("privateIPAddress")
-        if address:
-            return str(address)
-    return None
-
-
-def _ip_config_reference(nic: Mapping[str, Any] | None, key: str) -> str | None:
-    """The id a NIC's first IP configuration that has one refers to under `key` (subnet, publicIPAddress)."""
-    for config in ((nic or {}).get("properties") or {}).get("ipConfigurations") or []:
-        ref = (config.get("properties") or {}).get(key) or {}
-        if ref.get("id"):
-            return str(ref["id"])
-    return None
-
-
-def nic_public_ip_id(nic: Mapping[str, Any] | None) -> str | None:
-    return _ip_config_reference(nic, "publicIPAddress")
-
-
 def vm_primary_nic_id(vm: Mapping[str, Any] | None) -> str | None:
     nics = (((vm or {}).get("properties") or {}).get("networkProfile") or {}).get("networkInterfaces") or []
     primary = next((n for n in nics if (n.get("properties") or {}).get("primary")), nics[0] if nics else None)
     return str(primary["id"]) if primary and primary.get("id") else None
-
-
-def parse_resource_id(resource_id: str | None) -> tuple[str, str] | None:
-    """(resource group, name) of an ARM resource id, or None."""
-    if not resource_id:
-        return None
-    parts = resource_id.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
-    if "resourcegroups" not in lowered:
-        return None
-    return parts[lowered.index("resourcegroups") + 1], parts[-1]
-
-
-def nic_subnet_id(nic: Mapping[str, Any] | None) -> str | None:
-    return _ip_config_reference(nic, "subnet")
-
-
-def public_ip_address(public_ip: Mapping[str, Any] | None) -> str | None:
-    address = ((public_ip or {}).get("properties") or {}).get("ipAddress")
-    return str(address) if address else None
