@@ -1,6 +1,8 @@
 # Two entry points, both self-installing on a fresh machine (Python 3.11+ with venv and pip):
 #   make demo   - the embedded Azure emulator + Kubernetes API + operator: one VM from apply to delete
 #   make test   - the whole test suite (what .ci/run calls)
+# .venv gets four editable distributions: the operator (top-level pyproject.toml, the only one in `pip install .`
+# and the Dockerfile) and, for the tests and the demo, emulator/, testing/kubeapi/ and testing/sandbox/.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,19 +10,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install clean bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml emulator/pyproject.toml testing/kubeapi/pyproject.toml testing/sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -e ./emulator -e ./testing/kubeapi -e ./testing/sandbox
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/azure-vm-operator demo
+	$(VENV)/bin/azvm-sandbox demo --crds crds --example examples/virtualmachine.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info operator/*.egg-info emulator/*.egg-info testing/*/*.egg-info

@@ -1,6 +1,6 @@
 """Throughput of the ARM emulator: simple GETs per second over HTTPS with a bearer token.
 
-Starts ``python -m azure_vm_operator.emulator`` as a subprocess (``--latency-scale 0 --no-throttling``), creates a
+Starts ``python -m azure_arm_emulator`` as a subprocess (``--latency-scale 0 --no-throttling``), creates a
 VM with plain REST calls, then:
 
 1. throttling off: ``--requests`` GETs of the VM by ``--concurrency`` concurrent aiohttp clients; requests/s and
@@ -70,14 +70,14 @@ class Server:
 
     async def start(self) -> None:
         if self.in_process:
-            from azure_vm_operator.emulator import Emulator
+            from azure_arm_emulator import Emulator
 
             self._emulator = Emulator(latency_scale=0.0, throttling=False)
             await self._emulator.start()
             self.url, self.ca = self._emulator.url, self._emulator.ca_path
             return
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "azure_vm_operator.emulator", "--port", "0", "--latency-scale", "0",
+            [sys.executable, "-m", "azure_arm_emulator", "--port", "0", "--latency-scale", "0",
              "--no-throttling"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from azure_vm_operator.api.constants import GROUP, VERSION, VM_PLURAL
-from azure_vm_operator.testing.harness import temporary_environment
+from azvm_sandbox.harness import temporary_environment
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVxUo3ZP3wv0vY3W4nKJt2f5Q0mPp0m2v7O1l8h4aDm bench@example"
 
@@ -66,10 +66,12 @@ def main() -> int:
     parser.add_argument("--latency-scale", type=float, default=0.05, help="emulated Azure latency (1 = real)")
     parser.add_argument("--throttle-scale", type=float, default=1.0, help="1 = Azure's real limits")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--crds", default="crds", help="folder of the CRDs (default: ./crds, the repository's)")
     args = parser.parse_args()
     console = Console()
 
-    env = temporary_environment(latency_scale=args.latency_scale, throttling=True, throttle_scale=args.throttle_scale)
+    env = temporary_environment(args.crds, latency_scale=args.latency_scale, throttling=True,
+                                throttle_scale=args.throttle_scale)
     try:
         env.start_operator(resync_interval=300.0, lro_polling_interval=None, backoff_base=2.0, backoff_max=60.0)
         custom = kubernetes.client.CustomObjectsApi(env.kube_api_client())

@@ -1,4 +1,4 @@
-"""Command line: `azure-vm-operator run | emulator | demo`. Thin: parse flags, build config, start things."""
+"""Command line: `azure-vm-operator run`. Thin: parse flags, build config, start the operator."""
 
 from __future__ import annotations
 
@@ -44,18 +44,6 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if lost else 0
 
 
-def _emulator(args: argparse.Namespace, rest: list[str]) -> int:
-    from .emulator.cli import main as emulator_main
-
-    return emulator_main(rest)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from .demo import main as demo_main
-
-    return demo_main(example=args.example, latency_scale=args.latency_scale, keep=args.keep)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="azure-vm-operator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,22 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--verbose", "-v", action="store_true")
     run.add_argument("--debug", action="store_true")
 
-    sub.add_parser("emulator", help="run the Azure Resource Manager emulator standalone (see --help)", add_help=False)
-
-    demo = sub.add_parser("demo", help="embedded emulator + Kubernetes API + operator: one VM from apply to delete")
-    demo.add_argument("--example", default=None, help="manifest to apply (default: examples/virtualmachine.yaml)")
-    demo.add_argument("--latency-scale", type=float, default=0.1,
-                      help="emulated Azure latency, as a fraction of real Azure's (default 0.1)")
-    demo.add_argument("--keep", action="store_true", help="do not delete the VM at the end")
-
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "emulator":
-        return _emulator(argparse.Namespace(), argv[1:])
-    args = parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "run":
-        return _run(args)
-    return _demo(args)
+    return _run(args)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,12 @@ import pytest
 import yaml
 
 from azure_vm_operator.api.constants import GROUP, VERSION, VM_PLURAL
-from azure_vm_operator.api.crds import crds_dir, load_crds
-from azure_vm_operator.testing.harness import LoopThread
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
+from azvm_sandbox.crds import load_crds
+from azvm_sandbox.harness import LoopThread
+from kubeapi import KubeAPIServer
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ROOT = Path(__file__).resolve().parents[2]
+CRDS, EXAMPLES = ROOT / "crds", ROOT / "examples"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVxUo3ZP3wv0vY3W4nKJt2f5Q0mPp0m2v7O1l8h4aDm x@y"
 VALID_SPEC = {
     "location": "westeurope",
@@ -33,7 +34,7 @@ VALID_SPEC = {
 
 
 def vm_crd():
-    return next(c for c in load_crds() if c["spec"]["names"]["kind"] == "VirtualMachine")
+    return next(c for c in load_crds(CRDS) if c["spec"]["names"]["kind"] == "VirtualMachine")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def custom(tmp_path_factory):
     loop = LoopThread("crd-test-api")
     api = KubeAPIServer()
     loop.call(api.start(host="127.0.0.1", port=0))
-    for crd in load_crds():
+    for crd in load_crds(CRDS):
         api.register_crd(crd)
     path = api.write_kubeconfig(str(tmp_path_factory.mktemp("kube") / "kubeconfig"))
     import kubernetes.config
@@ -103,7 +104,7 @@ def test_every_schema_node_is_typed_as_a_structural_schema_requires():
 
 
 def test_crds_dir_holds_only_valid_yaml():
-    for path in crds_dir().glob("*.yaml"):
+    for path in CRDS.glob("*.yaml"):
         assert list(yaml.safe_load_all(path.read_text()))
 
 

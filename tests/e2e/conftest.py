@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
-from e2e_helpers import Cluster
-
-from azure_vm_operator.testing.harness import Environment
+from azvm_sandbox.harness import Environment
+from e2e_helpers import CRDS, Cluster
 
 
 @pytest.fixture
 def env(tmp_path):
-    environment = Environment(workdir=tmp_path)
+    environment = Environment(workdir=tmp_path, crds_dir=CRDS)
     yield environment
     environment.close()
 

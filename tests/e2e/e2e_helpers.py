@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import kubernetes.client
@@ -11,6 +12,8 @@ import kubernetes.client
 from azure_vm_operator.api.constants import GROUP, VERSION, VM_PLURAL
 
 T = TypeVar("T")
+
+CRDS = Path(__file__).resolve().parents[2] / "crds"  # the repository's CRDs, served by the test Kubernetes API
 
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVxUo3ZP3wv0vY3W4nKJt2f5Q0mPp0m2v7O1l8h4aDm test@example"
 

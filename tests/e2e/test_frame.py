@@ -14,7 +14,7 @@ import pytest
 from azure.core.rest import HttpRequest
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
-from e2e_helpers import Cluster, vm_manifest
+from e2e_helpers import CRDS, Cluster, vm_manifest
 
 from azure_vm_operator.api.constants import OWNER_TAG, VM_PLURAL
 from azure_vm_operator.api.fields import Policies, subscription_of
@@ -24,7 +24,7 @@ from azure_vm_operator.azure.ownership import owned_tags
 from azure_vm_operator.controllers.frame import Context, InProgress, Reconciler, StatusView, TransientError
 from azure_vm_operator.controllers.status import ResourceRef, StatusReporter
 from azure_vm_operator.kube import KubeClient, load_configuration
-from azure_vm_operator.testing.harness import Environment
+from azvm_sandbox.harness import Environment
 
 RG = "frame-rg"
 
@@ -116,7 +116,7 @@ class Frame:
 
 @pytest.fixture
 def slow_env(tmp_path):
-    environment = Environment(workdir=tmp_path, latency_scale=2.0)  # a public IP takes ~4 s
+    environment = Environment(workdir=tmp_path, crds_dir=CRDS, latency_scale=2.0)  # a public IP takes ~4 s
     yield environment
     environment.close()
 

@@ -7,7 +7,7 @@ import time
 import kubernetes.client
 from e2e_helpers import vm_manifest, wait_for
 
-from azure_vm_operator.testing.harness import OperatorThread
+from azvm_sandbox.harness import OperatorThread
 
 
 def holder(env) -> str | None:

@@ -1,5 +1,5 @@
 """The three programs as separate processes, started from their command lines as a user would start them:
-`azure-vm-operator emulator`, a Kubernetes API server, and `azure-vm-operator run` configured only by flags and
+`azure-arm-emulator`, a Kubernetes API server, and `azure-vm-operator run` configured only by flags and
 environment variables. Also checks the metrics endpoint and that the client secret never reaches the logs."""
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from pathlib import Path
 import kubernetes.client
 import kubernetes.config
 import pytest
-from e2e_helpers import Cluster, vm_manifest, wait_for
+from e2e_helpers import CRDS, Cluster, vm_manifest, wait_for
 
-from azure_vm_operator.api.crds import crds_dir
 
 SECRET = "s3cr3t-value-that-must-not-leak"
 
@@ -80,15 +79,15 @@ def processes():
 
 def test_operator_process_against_emulator_process(tmp_path: Path, processes: list[Process]):
     bin_dir = Path(sys.executable).parent
-    emulator = Process([str(bin_dir / "azure-vm-operator"), "emulator", "--port", "0", "--latency-scale", "0",
+    emulator = Process([str(bin_dir / "azure-arm-emulator"), "--port", "0", "--latency-scale", "0",
                         "--state-dir", str(tmp_path / "azure")])
     processes.append(emulator)
     url = emulator.expect(r"listening on (https://\S+)").group(1)
     ca = emulator.expect(r"CA certificate: (\S+)").group(1)
 
     kubeconfig = str(tmp_path / "kubeconfig")
-    kubeapi = Process([sys.executable, "-m", "azure_vm_operator.testing.kubeapi", "--port", "0", "--token", "t0k3n",
-                       "--kubeconfig", kubeconfig, *sum((["--crd", str(p)] for p in crds_dir().glob("*.yaml")), [])])
+    kubeapi = Process([sys.executable, "-m", "kubeapi", "--port", "0", "--token", "t0k3n",
+                       "--kubeconfig", kubeconfig, *sum((["--crd", str(p)] for p in CRDS.glob("*.yaml")), [])])
     processes.append(kubeapi)
     kubeapi.expect(r"^http://")
 

@@ -7,9 +7,9 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.compute import ComputeManagementClient
 
 from azure_vm_operator.api.constants import OWNER_TAG
-from azure_vm_operator.testing.harness import Environment
+from azvm_sandbox.harness import Environment
 
-from e2e_helpers import Cluster, vm_manifest, wait_for
+from e2e_helpers import CRDS, Cluster, vm_manifest, wait_for
 
 VM_PATH = "/resourceGroups/e2e-rg/providers/Microsoft.Compute/virtualMachines/"
 
@@ -161,7 +161,7 @@ def test_operator_restart_during_creation_makes_no_second_vm(tmp_path):
     """The operator stops while Azure is still creating the VM (its handler is cancelled mid-LRO, no status
     written), then starts again: it finds the VM by name and ownership tag and waits for it instead of creating
     another."""
-    env = Environment(workdir=tmp_path, latency_scale=0.2)  # VM create ~6 s
+    env = Environment(workdir=tmp_path, crds_dir=CRDS, latency_scale=0.2)  # VM create ~6 s
     try:
         env.start_operator()
         cluster = Cluster(env.kube_api_client())

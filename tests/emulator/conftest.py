@@ -17,7 +17,7 @@ import pytest
 from emulator_helpers import Arm, make_arm
 from rest_examples import example_files
 
-from azure_vm_operator.emulator import Emulator
+from azure_arm_emulator import Emulator
 
 
 @pytest.fixture

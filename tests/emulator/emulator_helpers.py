@@ -13,8 +13,8 @@ from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
-from azure_vm_operator.emulator import Emulator
-from azure_vm_operator.emulator.admin import AdminClient
+from azure_arm_emulator import Emulator
+from azure_arm_emulator.admin import AdminClient
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 LOCATION = "westeurope"

@@ -1,47 +1,31 @@
-"""The official Azure REST API examples (``shared/azure-rest-examples``): where they are, loading, and their shape.
+"""The official Azure REST API examples (``tests/emulator/rest-examples``): where they are, loading, and their shape.
 
-``shared/`` sits beside the repository clone (``<clone>/../shared``; CI runs the suite from a fresh clone in another
-folder with ``shared/`` next to it), or wherever ``AZVM_SHARED_DIR`` points. A missing folder FAILS the tests that
-need it; it never skips them.
+The examples are part of the repository (copied unchanged from github.com/Azure/azure-rest-api-specs, MIT; see the
+folder's README and LICENSE), so a fresh clone has them. A missing folder FAILS the tests that need it; it never
+skips them.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SHARED_DIR_ENV = "AZVM_SHARED_DIR"
-
-
-def shared_dir() -> Path:
-    configured = os.environ.get(SHARED_DIR_ENV)
-    return Path(configured) if configured else Path(__file__).resolve().parents[2].parent / "shared"
-
-
-def examples_path() -> Path:
-    """Where the examples should be (without checking)."""
-    return shared_dir() / "azure-rest-examples"
+EXAMPLES_DIR = Path(__file__).resolve().parent / "rest-examples"
 
 
 def examples_dir() -> Path:
     """The examples folder; fails the calling test with a clear message when it is missing."""
-    folder = examples_path()
-    if not folder.is_dir():
-        pytest.fail(
-            f"Azure REST examples not found at {folder}: shared/ must sit beside the repository clone, or "
-            f"{SHARED_DIR_ENV} must name the folder that holds azure-rest-examples/.",
-            pytrace=False,
-        )
-    return folder
+    if not EXAMPLES_DIR.is_dir():
+        pytest.fail(f"Azure REST examples not found at {EXAMPLES_DIR} (they belong to the repository)", pytrace=False)
+    return EXAMPLES_DIR
 
 
 def example_files() -> list[str]:
     """Every example below the folder, as sorted relative POSIX paths (empty when the folder is missing)."""
-    folder = examples_path()
+    folder = EXAMPLES_DIR
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.json")) if folder.is_dir() else []
 
 

@@ -1,4 +1,4 @@
-"""Conformance of the emulator with the official Azure REST API examples (``shared/azure-rest-examples``).
+"""Conformance of the emulator with the official Azure REST API examples (``tests/emulator/rest-examples``).
 
 Every example file is either in :data:`CASES` (run) or in :data:`UNSUPPORTED` (with the reason); a new file that is in
 neither fails :func:`test_every_example_is_classified`. A case creates its prerequisites (resource group, VNet,
@@ -43,7 +43,7 @@ import pytest
 from emulator_helpers import SUBSCRIPTION
 from rest_examples import example_files, examples_dir, load_example, structure_mismatches
 
-from azure_vm_operator.emulator import Emulator
+from azure_arm_emulator import Emulator
 
 PASSWORD = "Examp1e-Passw0rd!"
 #: Names of the prerequisites that stand for the examples' ``{existing-...}`` placeholders.

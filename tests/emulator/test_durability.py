@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from emulator_helpers import create_network, make_arm, vm_body, wait_for
 
-from azure_vm_operator.emulator import Emulator
+from azure_arm_emulator import Emulator
 
 
 async def test_restart_keeps_resources(state_dir: Path) -> None:
@@ -87,7 +87,7 @@ async def _start_process(state_dir: Path, port: int = 0, latency: str = "0") -> 
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "azure_vm_operator.emulator",
+        "azure_arm_emulator",
         "--port",
         str(port),
         "--state-dir",

@@ -8,7 +8,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from emulator_helpers import Arm, create_network, vm_body
 
-from azure_vm_operator.emulator.admin import AdminError
+from azure_arm_emulator.admin import AdminError
 
 VM_PATH = r"/virtualMachines/vm1$"
 

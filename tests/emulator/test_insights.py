@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_examples import key_paths, load_example
 from scale_set_helpers import create_vmss, vmss_body
 
-from azure_vm_operator.emulator.admin import AdminError
+from azure_arm_emulator.admin import AdminError
 
 METRICS_API = "2024-02-01"
 

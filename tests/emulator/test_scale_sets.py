@@ -19,7 +19,7 @@ from scale_set_helpers import (
     vmss_body,
 )
 
-from azure_vm_operator.emulator import Emulator
+from azure_arm_emulator import Emulator
 
 RG = "rg"
 

@@ -16,9 +16,9 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from emulator_helpers import SUBSCRIPTION, Arm, create_network, make_arm, vm_body
 
-from azure_vm_operator.emulator import Emulator
-from azure_vm_operator.emulator.policies import PolicyRequest
-from azure_vm_operator.emulator.throttle import COMPUTE_POLICIES, Throttler, TokenBucket
+from azure_arm_emulator import Emulator
+from azure_arm_emulator.policies import PolicyRequest
+from azure_arm_emulator.throttle import COMPUTE_POLICIES, Throttler, TokenBucket
 
 RG = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg"
 VM_ID = f"{RG}/providers/Microsoft.Compute/virtualMachines/vm1"

@@ -84,7 +84,7 @@ async def test_spot_settings_and_eviction(arm: Arm) -> None:
 
 
 async def test_admin_password_rules_and_secrecy(arm: Arm, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="azure_vm_operator.emulator")
+    caplog.set_level(logging.DEBUG, logger="azure_arm_emulator")
     net = await Net.create(arm)
 
     async def windows(password: str | None, name: str = "win") -> object:

@@ -13,7 +13,7 @@ import aiohttp
 import kubernetes
 import pytest
 
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
+from kubeapi import KubeAPIServer
 from kubeapi_helpers import make_crd
 
 

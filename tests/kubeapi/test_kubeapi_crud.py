@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiException
 
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
+from kubeapi import KubeAPIServer
 from kubeapi_helpers import GROUP, KIND, PLURAL, VERSION, WIDGETS, call, widget
 
 pytestmark = pytest.mark.usefixtures("crd")
@@ -287,7 +287,7 @@ async def test_invalid_names_are_422(custom: Any, http: Any) -> None:
 
 
 async def test_register_crd_twice_is_409(api: KubeAPIServer) -> None:
-    from azure_vm_operator.testing.kubeapi import APIError
+    from kubeapi import APIError
     from kubeapi_helpers import make_crd
 
     with pytest.raises(APIError) as e:

@@ -11,7 +11,7 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
+from kubeapi import KubeAPIServer
 from kubeapi_helpers import GROUP, KIND, PLURAL, VERSION, WIDGETS, call, make_crd, widget
 
 
@@ -130,7 +130,7 @@ async def test_table_output(api: KubeAPIServer, http: Any) -> None:
 async def test_standalone_cli(tmp_path: Any) -> None:
     kubeconfig = tmp_path / "kc"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "azure_vm_operator.testing.kubeapi", "--port", "0", "--kubeconfig", str(kubeconfig),
+        sys.executable, "-m", "kubeapi", "--port", "0", "--kubeconfig", str(kubeconfig),
         stdout=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None

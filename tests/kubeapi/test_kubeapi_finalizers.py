@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiException
 
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
+from kubeapi import KubeAPIServer
 from kubeapi_helpers import GROUP, PLURAL, VERSION, WIDGETS, call, make_crd, widget
 
 pytestmark = pytest.mark.usefixtures("crd")

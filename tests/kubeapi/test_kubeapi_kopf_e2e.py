@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 import pytest
 
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
+from kubeapi import KubeAPIServer
 from kubeapi_helpers import GROUP, PLURAL, VERSION, call, make_crd, wait_for, widget
 
 FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"

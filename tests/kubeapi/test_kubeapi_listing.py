@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiException
 
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
-from azure_vm_operator.testing.kubeapi.selectors import parse_label_selector
+from kubeapi import KubeAPIServer
+from kubeapi.selectors import parse_label_selector
 from kubeapi_helpers import GROUP, PLURAL, VERSION, WIDGETS, call, widget
 
 pytestmark = pytest.mark.usefixtures("crd")
@@ -88,7 +88,7 @@ async def test_paging(api: KubeAPIServer, custom: Any) -> None:
 
 
 def test_selector_parser_rejects_garbage() -> None:
-    from azure_vm_operator.testing.kubeapi.errors import APIError
+    from kubeapi.errors import APIError
 
     for bad in ("a in (b", "a b", "=x", "a=b c"):
         with pytest.raises(APIError):

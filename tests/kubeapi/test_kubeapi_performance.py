@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
+from kubeapi import KubeAPIServer
 from kubeapi_helpers import GROUP, PLURAL, VERSION, WIDGETS, widget
 
 pytestmark = pytest.mark.usefixtures("crd")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiException
 
-from azure_vm_operator.testing.kubeapi import APIError, KubeAPIServer
+from kubeapi import APIError, KubeAPIServer
 from kubeapi_helpers import GROUP, KIND, PLURAL, VERSION, WIDGET_SCHEMA, call, make_crd, widget
 
 

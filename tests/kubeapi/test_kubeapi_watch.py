@@ -10,7 +10,7 @@ import aiohttp
 import kubernetes
 import pytest
 
-from azure_vm_operator.testing.kubeapi import KubeAPIServer
+from kubeapi import KubeAPIServer
 from kubeapi_helpers import GROUP, KIND, PLURAL, VERSION, WIDGETS, call, make_crd, widget
 
 pytestmark = pytest.mark.usefixtures("crd")
