@@ -38,6 +38,14 @@ SCALESET_REPLICAS = Gauge(
     "azvm_scaleset_replicas", "Instances of a ScaleSet: desired (the count being converged to), current (exist), "
     "ready (running and healthy) and updated (on the latest model).", ["namespace", "name", "state"],
 )
+SCALESET_CPU = Gauge(
+    "azvm_scaleset_cpu_percent", "A ScaleSet's average CPU as Azure Monitor reports it (Percentage CPU, 5-minute "
+    "window), read once per observation.", ["namespace", "name"],
+)
+SCALESET_OUTDATED = Gauge(
+    "azvm_scaleset_rollout_outdated_instances", "Instances of a ScaleSet not yet on the latest model.",
+    ["namespace", "name"],
+)
 SCALESET_INSTANCES = Gauge(
     "azvm_scaleset_instances", "Instances of a ScaleSet by power state.", ["namespace", "name", "power_state"],
 )
@@ -57,15 +65,20 @@ def forget_vm(namespace: str, name: str) -> None:
 
 
 def record_scale_set(namespace: str, name: str, desired: int, current: int, ready: int, updated: int,
-                     power_states: list[str | None]) -> None:
+                     power_states: list[str | None], cpu_percent: float | None = None) -> None:
     for state, value in (("desired", desired), ("current", current), ("ready", ready), ("updated", updated)):
         SCALESET_REPLICAS.labels(namespace, name, state).set(value)
+    SCALESET_OUTDATED.labels(namespace, name).set(current - updated)
+    if cpu_percent is not None:
+        SCALESET_CPU.labels(namespace, name).set(cpu_percent)
     _remove(SCALESET_INSTANCES, namespace, name)
     for state in sorted({s or "Unknown" for s in power_states}):
         SCALESET_INSTANCES.labels(namespace, name, state).set(sum(1 for s in power_states if (s or "Unknown") == state))
 
 
 def forget_scale_set(namespace: str, name: str) -> None:
+    for gauge in (SCALESET_CPU, SCALESET_OUTDATED):
+        _remove(gauge, namespace, name)
     _remove(SCALESET_REPLICAS, namespace, name)
     _remove(SCALESET_INSTANCES, namespace, name)
 

@@ -1,5 +1,6 @@
-"""Every manifest in examples/ works as written: applied as kubectl would, each VirtualMachine becomes Ready in
-the emulator, and deleting them leaves nothing behind that was not asked to stay."""
+"""Every manifest in examples/ works as written: applied as kubectl would, each VirtualMachine and ScaleSet becomes
+Ready in the emulator (an HPA finds its target's scale subresource), and deleting them leaves nothing behind that
+was not asked to stay."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import pytest
 import yaml
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
-from e2e_helpers import create_azure_vm, wait_for
+import kubernetes.client
+from e2e_helpers import Cluster, create_azure_vm, wait_for
+
+from azure_vm_operator.api.constants import GROUP, SCALESET_PLURAL, VERSION
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -37,29 +41,51 @@ def provide_gallery_image(env, image_id: str) -> None:
         "location": "westeurope", "properties": {"storageProfile": {"source": {"id": managed["id"]}}}}).result()
 
 
+def azure_names(compute: ComputeManagementClient, doc: dict) -> list[str]:
+    rg = doc["spec"]["resourceGroup"]
+    listing = (compute.virtual_machines.list(rg) if doc["kind"] == "VirtualMachine"
+               else compute.virtual_machine_scale_sets.list(rg))
+    return [x.name for x in listing]
+
+
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_example(env, operator, cluster, compute, example):
     docs = documents(EXAMPLES / example)
-    vms = [d for d in docs if d["kind"] == "VirtualMachine"]
-    assert vms, f"{example} has no VirtualMachine"
+    kinds = {"VirtualMachine": cluster, "ScaleSet": Cluster(env.kube_api_client(), SCALESET_PLURAL)}
+    managed = [d for d in docs if d["kind"] in kinds]
+    assert managed, f"{example} has no VirtualMachine or ScaleSet"
+    hpas = []
     for doc in docs:
         if doc["kind"] == "Secret":
             cluster.core.create_namespaced_secret(doc["metadata"]["namespace"], doc)
         elif doc["kind"] == "ConfigMap":
             cluster.core.create_namespaced_config_map(doc["metadata"]["namespace"], doc)
-    for vm in vms:
-        image_id = vm["spec"]["image"].get("id")
+        elif doc["kind"] == "HorizontalPodAutoscaler":
+            autoscaling = kubernetes.client.AutoscalingV2Api(env.kube_api_client())
+            hpas.append(autoscaling.create_namespaced_horizontal_pod_autoscaler(doc["metadata"]["namespace"], doc))
+    for doc in managed:
+        image_id = doc["spec"]["image"].get("id")
         if image_id and "/galleries/" in image_id:
             provide_gallery_image(env, image_id)
-        cluster.apply(vm)
-    for vm in vms:
-        cluster.wait_condition(vm["metadata"]["name"], "Ready", timeout=60)
-        azure_vm = compute.virtual_machines.get(vm["spec"]["resourceGroup"], vm["metadata"]["name"]).as_dict()
-        assert azure_vm["properties"]["hardwareProfile"]["vmSize"] == vm["spec"]["size"]
-    for vm in vms:
-        cluster.delete(vm["metadata"]["name"])
-    for vm in vms:
-        wait_for(lambda vm=vm: cluster.get(vm["metadata"]["name"]) is None, 30, what=f"{vm['metadata']['name']} released")
-        names = [v.name for v in compute.virtual_machines.list(vm["spec"]["resourceGroup"])]
-        kept = vm["spec"].get("deletionPolicy") == "Orphan"
-        assert (vm["metadata"]["name"] in names) == kept
+        kinds[doc["kind"]].apply(doc)
+    for doc in managed:
+        name, rg = doc["metadata"]["name"], doc["spec"]["resourceGroup"]
+        kinds[doc["kind"]].wait_condition(name, "Ready", timeout=60)
+        if doc["kind"] == "VirtualMachine":
+            assert compute.virtual_machines.get(rg, name).hardware_profile.vm_size == doc["spec"]["size"]
+        else:
+            azure = compute.virtual_machine_scale_sets.get(rg, name).as_dict()
+            assert azure["sku"]["name"] == doc["spec"]["size"]
+            assert azure["sku"]["capacity"] == doc["spec"].get("replicas", 1)
+    for hpa in hpas:  # what an HPA controller reads: the target's scale subresource, with a selector
+        target = hpa.spec.scale_target_ref
+        scale = kinds["ScaleSet"].custom.get_namespaced_custom_object_scale(
+            GROUP, VERSION, hpa.metadata.namespace, SCALESET_PLURAL, target.name)
+        assert scale["status"]["selector"] == f"compute.azvm.io/scaleset={target.name}"
+    for doc in managed:
+        kinds[doc["kind"]].delete(doc["metadata"]["name"])
+    for doc in managed:
+        name = doc["metadata"]["name"]
+        wait_for(lambda doc=doc: kinds[doc["kind"]].get(doc["metadata"]["name"]) is None, 30, what=f"{name} released")
+        kept = doc["spec"].get("deletionPolicy") == "Orphan"
+        assert (name in azure_names(compute, doc)) == kept

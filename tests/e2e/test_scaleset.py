@@ -151,7 +151,7 @@ def test_manual_rollout_in_batches_and_a_tag_change_starts_none(env, operator, s
 def test_a_failing_rollout_batch_stops_the_rollout_until_the_spec_changes(env, operator, sets, compute):
     sets.apply(scale_set_manifest("doomed", replicas=2))
     sets.wait_condition("doomed", "Ready", timeout=60)
-    env.inject_fault(method="POST", path="virtualMachineScaleSets/doomed/manualUpgrade$", count=1,
+    env.inject_fault(method="POST", path="(?i)virtualMachineScaleSets/doomed/manualupgrade$", count=1,
                      lro_failure={"code": "VMExtensionProvisioningError", "message": "the new image does not boot"})
     env.clear_arm_requests()
     sets.patch_spec("doomed", {"userData": "v2"})
@@ -241,6 +241,26 @@ def test_orphan_and_ownership_conflict(env, operator, sets, compute):
     assert vmss(compute, "kept")["sku"]["capacity"] == 1
 
     other = Cluster(env.kube_api_client(), SCALESET_PLURAL)
+    other.core.create_namespace({"metadata": {"name": "team-b"}})
     other.apply(scale_set_manifest("kept", namespace="team-b", replicas=1))
     stalled = other.wait_condition("kept", "Stalled", namespace="team-b", timeout=30)
     assert stalled["reason"] == "OwnershipConflict" and "test-cluster/ScaleSet/default/kept" in stalled["message"]
+
+
+def test_metrics_for_scaling_decisions(env, sets, compute):
+    from prometheus_client import REGISTRY
+
+    env.start_operator(resync_interval=1.0)
+    sets.apply(scale_set_manifest("busy", replicas=2))
+    sets.wait_condition("busy", "Ready", timeout=60)
+    scale_set_id = vmss(compute, "busy")["id"]
+    env.admin(lambda admin: admin.set_load(scale_set_id, 73.0))
+    labels = {"namespace": "default", "name": "busy"}
+    wait_for(lambda: abs((REGISTRY.get_sample_value("azvm_scaleset_cpu_percent", labels) or 0) - 73.0) < 5, 30,
+             what="Azure Monitor's CPU of the set on /metrics")
+    for state, value in (("desired", 2), ("current", 2), ("ready", 2), ("updated", 2)):
+        assert REGISTRY.get_sample_value("azvm_scaleset_replicas", {**labels, "state": state}) == value
+    assert REGISTRY.get_sample_value("azvm_scaleset_instances", {**labels, "power_state": "Running"}) == 2
+    sets.delete("busy")
+    wait_for(lambda: REGISTRY.get_sample_value("azvm_scaleset_replicas", {**labels, "state": "current"}) is None,
+             30, what="the series dropped with the resource")

@@ -342,7 +342,7 @@ def diff_scale_set(spec: ScaleSetSpec, identity: Identity, observed: Mapping[str
         profile_patch().setdefault("storageProfile", {})["dataDisks"] = data_disks_body(spec)
         model.append("spec.dataDisks")
 
-    if spec.user_data is not None and "userData" in profile and not is_ignored("spec.userData", ignore):
+    if spec.user_data is not None and not is_ignored("spec.userData", ignore):  # observed with $expand=userData
         if profile.get("userData") != b64(spec.user_data):
             profile_patch()["userData"] = b64(spec.user_data)
             model.append("spec.userData")
@@ -444,11 +444,13 @@ def live_instances(raw: Sequence[Mapping[str, Any]]) -> list[Instance]:
 
 def next_batch(instances: Sequence[Instance], max_unavailable: int) -> list[Instance]:
     """The operator's rollout (upgradePolicy Manual): the next instances to upgrade, lowest ids first, so that at
-    most ``max_unavailable`` are out of service at once (instances already not ready count against it)."""
+    most ``max_unavailable`` are out of service at once (instances already not ready count against it; outdated
+    ones among them go first, since upgrading them takes nothing more out of service)."""
     outdated = [i for i in instances if not i.latest_model]
+    broken = [i for i in outdated if not i.ready]  # already out of service: upgrading them costs nothing more
     unavailable = sum(1 for i in instances if not i.ready)
     room = max(0, max_unavailable - unavailable)
-    return outdated[:room] if room else []
+    return [*broken, *[i for i in outdated if i.ready][:room]]
 
 
 def set_power_action(desired: str, instances: Sequence[Instance]) -> str | None:

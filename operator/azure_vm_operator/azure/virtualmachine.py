@@ -203,7 +203,7 @@ def diff_vm(spec: VirtualMachineSpec, identity: Identity, observed: Mapping[str,
     rejected.extend(data_rejected)
     immutable.extend(data_immutable)
 
-    if spec.user_data is not None and "userData" in props and changeable("spec.userData"):
+    if spec.user_data is not None and changeable("spec.userData"):  # observed with $expand=userData
         if props.get("userData") != b64(spec.user_data):
             patch.setdefault("properties", {})["userData"] = b64(spec.user_data)
             drifted.append("spec.userData")

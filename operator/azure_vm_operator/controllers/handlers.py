@@ -129,9 +129,12 @@ def register(plural: str) -> None:
         delay = frame.config.resync_interval
         while not stopped:
             # A plain sleep: Kopf cancels the daemon when it stops or the resource goes (cancellation_timeout set,
-            # no backoff). stopped.wait(timeout) would leave a finished "time-limited waiting" task behind whose
-            # TimeoutError Kopf re-raises from kopf.operator() at shutdown.
-            await asyncio.sleep(delay)
+            # no backoff), which is how Kopf recommends async daemons end. stopped.wait(timeout) would leave a
+            # finished "time-limited waiting" task behind whose TimeoutError Kopf re-raises at shutdown.
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                return  # Kopf stops async daemons by cancelling them: the normal way out, not an error to log
             if stopped or body["metadata"].get("deletionTimestamp"):
                 return
             delay = frame.config.resync_interval

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from azure.core.exceptions import AzureError
+from azure.core.rest import HttpRequest
 
 from .. import metrics
 from ..api import conditions as cond
 from ..api.constants import RESTART_REQUESTED_ANNOTATION, SCALESET_KIND, SCALESET_PLURAL
 from ..api.scaleset import ScaleSetSpec, parse_spec
 from ..azure import infrastructure as infra
+from ..azure import monitor
 from ..azure import scaleset as sst
 from ..azure.errors import ArmFailure
 from ..azure.machine import b64
@@ -42,6 +47,7 @@ class ObservedScaleSet:
     load_balancer: dict[str, Any] | None = None
     public_ip: dict[str, Any] | None = None
     nsg: dict[str, Any] | None = None
+    cpu_percent: float | None = None  #: Azure Monitor's average CPU of the set (last read)
 
     @property
     def live(self) -> list[sst.Instance]:
@@ -77,6 +83,10 @@ class ScaleSetKind:
     plural = SCALESET_PLURAL
     noun = "scale set"
 
+    def __init__(self) -> None:
+        #: last CPU reading per resource: (monotonic time, value); read at most once per resync interval
+        self._cpu: dict[tuple[str, str], tuple[float, float | None]] = {}
+
     def parse(self, raw: Mapping[str, Any], name: str, default_subscription: str | None,
               credentials_subscription: str | None) -> ScaleSetSpec:
         return parse_spec(raw, name, default_subscription, credentials_subscription)
@@ -105,12 +115,30 @@ class ScaleSetKind:
             observed.instances = [
                 item.as_dict() async for item in az.compute.virtual_machine_scale_set_vms.list(
                     rg, spec.azure_name, expand="instanceView")]
+            observed.cpu_percent = await self._cpu_percent(ctx, str(observed.scale_set.get("id")))
         if spec.policies.reconcile == "Observe":
             return observed
         observed.load_balancer = await ctx.get(az.network.load_balancers.get(rg, sst.load_balancer_name(spec)))
         observed.public_ip = await ctx.get(az.network.public_ip_addresses.get(rg, sst.public_ip_name(spec)))
         observed.nsg = await ctx.get(az.network.network_security_groups.get(rg, sst.nsg_name(spec)))
         return observed
+
+    async def _cpu_percent(self, ctx: SsContext, scale_set_id: str) -> float | None:
+        """The set's average CPU from Azure Monitor, at most once per resync interval (not per scrape, not per
+        pass); a failed read keeps the last value and is not an error of the reconcile."""
+        key = (ctx.ref.namespace, ctx.ref.name)
+        taken, value = self._cpu.get(key, (float("-inf"), None))
+        if time.monotonic() - taken < ctx.reconciler.config.resync_interval:
+            return value
+        try:
+            response = await ctx.az.compute.send_request(HttpRequest("GET", monitor.metrics_path(scale_set_id)))
+            await response.read()
+            if response.status_code == 200:
+                value = monitor.latest_value(response.json())
+        except AzureError as exc:
+            logger.info("%s/%s: no CPU reading from Azure Monitor: %s", *key, exc)
+        self._cpu[key] = (time.monotonic(), value)
+        return value
 
     # ---- create ----------------------------------------------------------------------------------------------
 
@@ -472,7 +500,7 @@ class ScaleSetKind:
             message = (f"{len(live)}/{desired} instances, {fields['readyReplicas']} ready, {outdated} outdated, "
                        f"provisioningState {fields['provisioningState']}")
         metrics.record_scale_set(ctx.ref.namespace, ctx.ref.name, desired, len(live), fields["readyReplicas"],
-                                 fields["updatedReplicas"], [i.power_state for i in live])
+                                 fields["updatedReplicas"], [i.power_state for i in live], observed.cpu_percent)
         return StatusView(fields, ready, message, printable=printable if not ready else spec.power_state)
 
     def observe_only(self, ctx: SsContext, observed: ObservedScaleSet) -> tuple[StatusView, list[str]]:
@@ -493,4 +521,5 @@ class ScaleSetKind:
         return StatusView(fields, ready, message, "Observing"), differences
 
     def forget(self, ref: ResourceRef) -> None:
+        self._cpu.pop((ref.namespace, ref.name), None)
         metrics.forget_scale_set(ref.namespace, ref.name)
