@@ -158,6 +158,16 @@ class AdminClient:
         ``running_instances`` and ``instances`` with their current CPU."""
         return list((await self._request("GET", "load"))["loads"])
 
+    async def set_health(self, instance_id: str, healthy: bool) -> dict[str, Any]:
+        """Mark a scale set instance healthy or unhealthy: its instance view's ``vmHealth`` (shown when the scale
+        set has a health probe or an application health extension) follows. Returns ``{"resource_id", "healthy",
+        "vmHealth"}`` (``vmHealth`` is None without a health signal)."""
+        return dict(await self._request("PUT", "instance-health", {"resource_id": instance_id, "healthy": healthy}))
+
+    async def instance_health(self) -> list[dict[str, Any]]:
+        """``{"resource_id", "healthy", "vmHealth"}`` of every scale set instance."""
+        return list((await self._request("GET", "instance-health"))["instances"])
+
     async def prometheus_text(self) -> str:
         """The Prometheus exposition served at ``GET /metrics``."""
         if self._session is None or self._session.closed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -53,6 +54,8 @@ class AdminApi:
         router.add_get("/_admin/throttling", self.get_throttling)
         router.add_get("/_admin/load", self.get_load)
         router.add_put("/_admin/load", self.put_load)
+        router.add_get("/_admin/instance-health", self.get_instance_health)
+        router.add_put("/_admin/instance-health", self.put_instance_health)
         router.add_get("/metrics", self.prometheus)
 
     async def health(self, request: web.Request) -> web.Response:
@@ -92,14 +95,7 @@ class AdminApi:
         vm_id = body.get("id")
         if not isinstance(vm_id, str):
             return _bad_request("'id' (a virtual machine resource id) is required")
-        self.emulator.settle()
-        try:
-            outcome = self.emulator.compute.evict(vm_id)
-        except ArmError as exc:
-            self.emulator.store.rollback()
-            return _json(exc.body(), exc.status)
-        await self.emulator.store.flush()
-        return _json({"id": vm_id, "result": outcome})
+        return await self._change(lambda: {"id": vm_id, "result": self.emulator.compute.evict(vm_id)})
 
     async def list_resources(self, request: web.Request) -> web.Response:
         self.emulator.settle()
@@ -164,10 +160,32 @@ class AdminApi:
             reference_capacity = None if reference is None else int(reference)
         except (ValueError, TypeError, KeyError) as exc:
             return _bad_request(f"invalid load: {exc}")
+        return await self._change(lambda: self.emulator.insights.set_load(resource_id, cpu_percent, reference_capacity))
+
+    async def get_instance_health(self, request: web.Request) -> web.Response:
+        self.emulator.settle()
+        await self.emulator.store.flush()
+        return _json({"instances": self.emulator.scale_sets.describe_health()})
+
+    async def put_instance_health(self, request: web.Request) -> web.Response:
+        """``{"resource_id": <scale set instance id>, "healthy": bool}``: the instance's application health."""
+        try:
+            body = await _read_object(request)
+        except ValueError as exc:
+            return _bad_request(str(exc))
+        resource_id, healthy = body.get("resource_id"), body.get("healthy")
+        if not isinstance(resource_id, str) or not isinstance(healthy, bool):
+            return _bad_request("'resource_id' (a scale set instance id) and 'healthy' (true or false) are required")
+        return await self._change(lambda: self.emulator.scale_sets.set_health(resource_id, healthy))
+
+    async def _change(self, change: Callable[[], Any]) -> web.Response:
+        """Settle due operations, apply an admin change (undone if it raises ArmError, whose error is answered),
+        make it durable and answer its outcome."""
         self.emulator.settle()
         try:
-            outcome = self.emulator.insights.set_load(resource_id, cpu_percent, reference_capacity)
+            outcome = change()
         except ArmError as exc:
+            self.emulator.store.rollback()
             return _json(exc.body(), exc.status)
         await self.emulator.store.flush()
         return _json(outcome)

@@ -1,8 +1,8 @@
 """The emulator server: HTTPS (aiohttp), identity endpoints, the ARM request pipeline and the admin API.
 
-ARM request pipeline, in order: request log -> fault injection -> authentication -> api-version -> routing ->
-request policies (throttling hook) -> body parsing -> settle due operations -> handler (synchronous) ->
-durable flush -> response.
+ARM request pipeline, in order: body parsing and request log (the body's key paths, never its values) -> fault
+injection -> authentication -> api-version -> routing -> request policies (throttling hook) -> body check -> settle
+due operations -> handler (synchronous) -> durable flush -> response.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from . import auth, certs
 from .admin_api import AdminApi
 from .errors import ArmError, invalid_request_content
-from .faults import FaultInjector, RequestLog
+from .faults import FaultInjector, RequestLog, body_paths
 from .lro import OperationEngine
 from .policies import PolicyRequest, RequestPolicy
 from .providers.availability_sets import AvailabilitySetsProvider
@@ -205,12 +206,15 @@ class Emulator:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
         entry = self.request_log.start(request.method, request.path, dict(request.query))
+        body: _Body | None = None
         if auth.is_identity_path(request.path):
             entry.operation = "oauth2/token" if "token" in request.path.lower() else "identity/discovery"
         else:
             entry.operation, entry.resource_id = self.router.describe(request.method, request.path)
+            body = await _read_body(request)
+            entry.body_paths = body_paths(body.value)
         try:
-            response = await self._dispatch(request, entry)
+            response = await self._dispatch(request, entry, body)
         except _DropConnection:
             entry.duration_ms = (time.monotonic() - started) * 1000
             if request.transport is not None:
@@ -220,7 +224,7 @@ class Emulator:
         entry.duration_ms = (time.monotonic() - started) * 1000
         return response
 
-    async def _dispatch(self, request: web.Request, entry: Any) -> web.StreamResponse:
+    async def _dispatch(self, request: web.Request, entry: Any, body: _Body | None) -> web.StreamResponse:
         fault = self.faults.match(request.method, request.path)
         lro_failure = None
         if fault is not None:
@@ -233,10 +237,10 @@ class Emulator:
                 return _json_response(fault.status, fault.error_body(), fault.headers, request)
             lro_failure = fault.lro_failure
         base_url = f"{request.scheme}://{request.host}"
-        if auth.is_identity_path(request.path):
+        if body is None:
             return await self._identity(request, base_url)
         try:
-            call, route_resource, policy_request = await self._prepare(request, base_url, lro_failure, entry)
+            call, route_resource, policy_request = self._prepare(request, body, base_url, lro_failure, entry)
         except ArmError as exc:
             return _error_response(exc, request)
         reply = self._run(call)
@@ -250,8 +254,8 @@ class Emulator:
             headers.update(policy.response_headers(policy_request))
         return _json_response(reply.status, reply.body, headers, request)
 
-    async def _prepare(
-        self, request: web.Request, base_url: str, lro_failure: dict[str, Any] | None, entry: Any
+    def _prepare(
+        self, request: web.Request, body: _Body, base_url: str, lro_failure: dict[str, Any] | None, entry: Any
     ) -> tuple[Call, str | None, PolicyRequest]:
         auth.require_bearer(request.headers.get("Authorization"))
         api_version = request.query.get("api-version")
@@ -292,15 +296,11 @@ class Emulator:
                     details=error.get("details"),
                     headers=rejection.headers,
                 )
-        if request.method in ("PUT", "PATCH", "POST") and request.can_read_body:
-            raw = await request.read()
-            if raw.strip():
-                try:
-                    call.body = json.loads(raw)
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise invalid_request_content(str(exc)) from None
-                if request.method in ("PUT", "PATCH") and not isinstance(call.body, dict):
-                    raise invalid_request_content("the request body must be a JSON object")
+        if body.error is not None:
+            raise invalid_request_content(body.error)
+        call.body = body.value
+        if request.method in ("PUT", "PATCH") and body.present and not isinstance(call.body, dict):
+            raise invalid_request_content("the request body must be a JSON object")
         call.handler = route.handler
         return call, route.resource_id, policy_request
 
@@ -352,6 +352,28 @@ class Emulator:
         """Settle due operations outside a request (admin API)."""
         self.engine.settle_due()
         self.store.checkpoint()
+
+
+@dataclass(frozen=True)
+class _Body:
+    """The JSON body of an ARM request: whether there is one, its value, or why it is not JSON."""
+
+    present: bool = False
+    value: Any = None
+    error: str | None = None
+
+
+async def _read_body(request: web.Request) -> _Body:
+    """The body of a PUT, PATCH or POST (other methods carry none in ARM), parsed once for the log and the call."""
+    if request.method not in ("PUT", "PATCH", "POST") or not request.can_read_body:
+        return _Body()
+    raw = await request.read()
+    if not raw.strip():
+        return _Body()
+    try:
+        return _Body(True, json.loads(raw))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _Body(True, error=str(exc))
 
 
 def _json_response(

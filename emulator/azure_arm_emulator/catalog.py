@@ -57,6 +57,12 @@ VM_SIZES: tuple[VmSize, ...] = (
 _SIZES_BY_NAME = {size.name.lower(): size for size in VM_SIZES}
 
 
+def sizes_json() -> dict[str, object]:
+    """``{"value": [...]}``: every size, as ``locations/{l}/vmSizes``, ``{VM}/vmSizes`` and
+    ``{availability set}/vmSizes`` answer."""
+    return {"value": [size.to_json() for size in VM_SIZES]}
+
+
 def find_size(name: str | None) -> VmSize | None:
     return _SIZES_BY_NAME.get((name or "").lower())
 

@@ -137,9 +137,35 @@ class LogEntry:
     fault: str | None = None
     duration_ms: float | None = None
     policy: str | None = None  #: throttling policy charged (or that rejected the request), e.g. ``Microsoft.Compute/PutVM``
+    #: The shape of the JSON request body (:func:`body_paths`); never its values.
+    body_paths: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "body_paths": list(self.body_paths)}
+
+
+def body_paths(document: Any) -> list[str]:
+    """The sorted leaf key paths of a JSON body, dot-separated, list elements written ``[]``; values are dropped.
+
+    ``{"tags": {"a": "1"}, "properties": {"x": [{"y": 1}]}}`` gives ``["properties.x[].y", "tags.a"]``. An empty
+    object or list is a leaf at its own path (``{"tags": {}}`` gives ``["tags"]``); a body that is not an object or
+    a list (or no body) gives ``[]``.
+    """
+    found: set[str] = set()
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict) and value:
+            for key, child in value.items():
+                walk(child, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list) and value:
+            for child in value:
+                walk(child, f"{path}[]")
+        elif path:
+            found.add(path)
+
+    if isinstance(document, dict | list):
+        walk(document, "")
+    return sorted(found)
 
 
 class RequestLog:

@@ -3,7 +3,7 @@
 Also the summary line of the REST example conformance suite (``test_conformance.py``), printed at the end of every
 run that ran some of it::
 
-    REST example conformance: 69 examples, 68 run, 68 passed, 1 unsupported: createOrUpdateAutoscaleSetting
+    REST example conformance: 74 examples, 73 run, 73 passed, 1 unsupported: createOrUpdateAutoscaleSetting
 """
 
 from __future__ import annotations

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
+from azure.identity import ClientSecretCredential as SyncClientSecretCredential
 from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
@@ -15,6 +18,8 @@ from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from azure_arm_emulator import Emulator
 from azure_arm_emulator.admin import AdminClient
+
+T = TypeVar("T")
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 LOCATION = "westeurope"
@@ -68,6 +73,42 @@ def make_arm(url: str, ca_path: str, emulator: Emulator | None = None, polling_i
         resources=ResourceManagementClient(credential, SUBSCRIPTION, **common),
         admin=AdminClient(url, ca_path),
     )
+
+
+@asynccontextmanager
+async def running_emulator(state_dir: Path, port: int = 0) -> AsyncIterator[Arm]:
+    """An emulator on ``state_dir`` (on ``port``: pass the first run's port to restart it) and its SDK clients."""
+    emulator = Emulator(state_dir=state_dir)
+    await emulator.start(port=port)
+    arm = make_arm(emulator.url, emulator.ca_path, emulator)
+    try:
+        yield arm
+    finally:
+        await arm.close()
+        await emulator.stop()
+
+
+def sync_client(emulator: Emulator, client_type: Callable[..., T], polling_interval: float = 0.05) -> T:
+    """A synchronous Azure SDK management client (``azure.mgmt.compute.ComputeManagementClient``, ...) pointed at
+    the emulator. The sync credential goes through MSAL, hence ``disable_instance_discovery``. A test running the
+    emulator in its event loop calls it in a thread (:func:`in_thread`)."""
+    credential = SyncClientSecretCredential(
+        "tenant", "client", "secret", authority=emulator.url, connection_verify=emulator.ca_path,
+        disable_instance_discovery=True,
+    )
+    return client_type(
+        credential,
+        SUBSCRIPTION,
+        base_url=emulator.url,
+        credential_scopes=["https://management.azure.com/.default"],
+        connection_verify=emulator.ca_path,
+        polling_interval=polling_interval,
+    )
+
+
+async def in_thread(call: Callable[[], T]) -> T:
+    """Run a blocking (sync SDK) call off the event loop that serves the emulator."""
+    return await asyncio.to_thread(call)
 
 
 async def wait_for(

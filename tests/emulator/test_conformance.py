@@ -621,6 +621,7 @@ plain("compute/virtualMachines/VirtualMachine_Deallocate_MinimumSet_Gen.json", "
 plain("compute/virtualMachines/VirtualMachine_Restart_MinimumSet_Gen.json", "POST", VM + "/restart", setup=_vm)
 plain("compute/virtualMachines/VirtualMachine_Delete_Force.json", "DELETE", VM, setup=_vm,
       query={"forceDeletion": "forceDeletion"})
+plain("compute/virtualMachines/VirtualMachine_ListAvailableVmSizes.json", "GET", VM + "/vmSizes", setup=_vm)
 
 
 @case("compute/virtualMachines/VirtualMachine_List_MinimumSet_Gen.json", "GET", COMPUTE + "/virtualMachines")
@@ -658,7 +659,7 @@ async def _vmss_prerequisites(ctx: Ctx, params: dict[str, Any]) -> None:
 
 
 for _name in ("WithAzureLoadBalancer", "WithAzureApplicationGateway", "WithAutomaticRepairs", "FromACustomImage",
-              "WithScaleInPolicy", "WithSpotRestorePolicy"):
+              "WithScaleInPolicy", "WithSpotRestorePolicy", "WithEmptyDataDisksOnEachVm"):
     plain(f"compute/virtualMachineScaleSets/VirtualMachineScaleSet_Create_{_name}.json", "PUT", VMSS,
           body="parameters", setup=_vmss_prerequisites)
 
@@ -805,16 +806,17 @@ plain("compute/virtualMachineScaleSets/VirtualMachineScaleSet_DeleteInstances_Mi
       VMSS + "/delete", setup=_vmss, body="vmInstanceIDs", override=INSTANCES_0)
 plain("compute/virtualMachineScaleSets/VirtualMachineScaleSet_UpdateInstances_MinimumSet_Gen.json", "POST",
       VMSS + "/manualupgrade", setup=_vmss, body="vmInstanceIDs", override=INSTANCES_0)
+plain("compute/virtualMachineScaleSets/VirtualMachineScaleSet_ListSkus_MaximumSet_Gen.json", "GET", VMSS + "/skus",
+      setup=_vmss, allowed={"value[].sku.capacity": "ARM's entries name a size and tier (the generated example adds "
+                                                    "a capacity; the set's limits are in the entry's capacity)"})
 
 # scale set instances
 
 plain("compute/virtualMachineScaleSetVMs/VirtualMachineScaleSetVM_List_MinimumSet_Gen.json", "GET",
       COMPUTE + "/virtualMachineScaleSets/{virtualMachineScaleSetName}/virtualMachines",
       setup=lambda ctx, params: _vmss(ctx, {**params, "vmScaleSetName": params["virtualMachineScaleSetName"]}))
-@case("compute/virtualMachineScaleSetVMs/VirtualMachineScaleSetVM_Get_WithUserData.json", "GET", VMSS_VM,
-      query={"$expand": "expand"}, allowed={"resources": EXTENSIONS})
-async def _vmss_vm_get(ctx: Ctx, params: dict[str, Any]) -> None:
-    # like the example's instance: Windows, a data disk, boot diagnostics, user data and tags
+async def _windows_instance(ctx: Ctx, params: dict[str, Any], **profile: Any) -> None:
+    # like the examples' instance: Windows, a data disk, boot diagnostics, user data and tags
     rg = params["resourceGroupName"]
     windows = {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2016-Datacenter",
                "version": "latest"}
@@ -823,8 +825,18 @@ async def _vmss_vm_get(ctx: Ctx, params: dict[str, Any]) -> None:
                            "dataDisks": [{"lun": 1, "createOption": "Empty", "diskSizeGB": 128}]},
         "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
         "userData": "RXhhbXBsZSBVc2VyRGF0YQ==",
+        **profile,
     })
     await ctx.put(f"{vmss['id']}/virtualMachines/{params['instanceId']}", {"tags": {"myTag1": "tagValue1"}})
+
+
+plain("compute/virtualMachineScaleSetVMs/VirtualMachineScaleSetVM_Get_WithUserData.json", "GET", VMSS_VM,
+      query={"$expand": "expand"}, allowed={"resources": EXTENSIONS}, setup=_windows_instance)
+# the example's instance runs a model with hardwareProfile.vmSizeProperties
+plain("compute/virtualMachineScaleSetVMs/VirtualMachineScaleSetVM_Get_WithVMSizeProperties.json", "GET", VMSS_VM,
+      query={"$expand": "expand"}, allowed={"resources": EXTENSIONS},
+      setup=lambda ctx, params: _windows_instance(
+          ctx, params, hardwareProfile={"vmSizeProperties": {"vCPUsAvailable": 1, "vCPUsPerCore": 1}}))
 
 
 plain("compute/virtualMachineScaleSetVMs/VirtualMachineScaleSetVM_Get_InstanceViewAutoPlacedOnDedicatedHostGroup.json",
@@ -838,6 +850,8 @@ plain("compute/virtualMachineScaleSetVMs/VirtualMachineScaleSetVM_PowerOff_Minim
       VMSS_VM + "/poweroff", setup=_vmss, override=INSTANCE_0)
 plain("compute/virtualMachineScaleSetVMs/VirtualMachineScaleSetVM_Update_MinimumSet_Gen.json", "PUT", VMSS_VM,
       setup=_vmss, body="parameters", override=INSTANCE_0)
+plain("compute/virtualMachineScaleSetVMs/VirtualMachineScaleSetVM_Redeploy_MinimumSet_Gen.json", "POST",
+      VMSS_VM + "/redeploy", setup=_vmss, override=INSTANCE_0)
 
 
 # the runner -----------------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from emulator_helpers import LOCATION, Arm, create_nic, make_arm, wait_for
+from emulator_helpers import LOCATION, Arm, create_nic, running_emulator, wait_for
 from scale_set_helpers import (
     create_lb_network,
     create_vmss,
@@ -18,8 +18,6 @@ from scale_set_helpers import (
     pool_members,
     vmss_body,
 )
-
-from azure_arm_emulator import Emulator
 
 RG = "rg"
 
@@ -296,27 +294,18 @@ async def test_concurrent_write_is_rejected_while_in_flight(arm: Arm) -> None:
 
 
 async def test_state_survives_restart(state_dir: Path) -> None:
-    first = Emulator(state_dir=state_dir)
-    await first.start()
-    arm = make_arm(first.url, first.ca_path, first)
-    env = await create_lb_network(arm, RG)
-    await create_vmss(arm, RG, "dur", vmss_body(env["subnet_id"], capacity=2, pool_id=env["pool_id"]))
-    await (await arm.compute.virtual_machine_scale_sets.begin_delete_instances(RG, "dur", {"instanceIds": ["0"]})).result()
-    ips = await instance_ips(arm, RG, "dur")
-    port = first.port
-    await arm.close()
-    await first.stop()
+    async with running_emulator(state_dir) as arm:
+        env = await create_lb_network(arm, RG)
+        await create_vmss(arm, RG, "dur", vmss_body(env["subnet_id"], capacity=2, pool_id=env["pool_id"]))
+        await (await arm.compute.virtual_machine_scale_sets.begin_delete_instances(RG, "dur", {"instanceIds": ["0"]})
+               ).result()
+        ips = await instance_ips(arm, RG, "dur")
+        port = arm.emulator.port
 
-    second = Emulator(state_dir=state_dir)
-    await second.start(port=port)
-    arm = make_arm(second.url, second.ca_path, second)
-    try:
+    async with running_emulator(state_dir, port) as arm:
         assert await instance_ids(arm, RG, "dur") == ["1"]
         assert await instance_ips(arm, RG, "dur") == ips
         assert await pool_members(arm, RG) == [member_id(arm, "dur", "1")]
         await (await arm.compute.virtual_machine_scale_sets.begin_update(RG, "dur", {"sku": {"capacity": 2}})).result()
         assert await instance_ids(arm, RG, "dur") == ["1", "2"]  # the id counter survived
         assert len(set(await instance_ips(arm, RG, "dur"))) == 2
-    finally:
-        await arm.close()
-        await second.stop()

@@ -105,7 +105,7 @@ class AvailabilitySetsProvider:
 
     def list_sizes(self, call: Call) -> Reply:
         self._require(call)
-        return Reply(200, {"value": [size.to_json() for size in catalog.VM_SIZES]})
+        return Reply(200, catalog.sizes_json())
 
     def put_set(self, call: Call) -> Reply:
         assert call.resource_group is not None

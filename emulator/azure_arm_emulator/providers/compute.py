@@ -169,6 +169,7 @@ class ComputeProvider:
         vms.on_item("PUT", self.put_vm).on_item("PATCH", self.patch_vm).on_item("GET", self.get_vm)
         vms.on_item("DELETE", self.delete_vm).on_collection("GET", self.list_vms)
         vms.on_action("GET", "instanceView", self.get_instance_view)
+        vms.on_action("GET", "vmSizes", self.list_available_sizes)
         for action in ("start", "powerOff", "deallocate", "restart"):
             vms.on_action("POST", action, self._action_handler(action))
         vms.on_action("POST", "simulateEviction", self.simulate_eviction)
@@ -232,7 +233,12 @@ class ComputeProvider:
         return self.services.page(call, [self._view(vm, expand) for vm in vms])
 
     def list_sizes(self, call: Call) -> Reply:
-        return Reply(200, {"value": [size.to_json() for size in catalog.VM_SIZES]})
+        return Reply(200, catalog.sizes_json())
+
+    def list_available_sizes(self, call: Call) -> Reply:
+        """The sizes the VM can be resized to: the whole catalogue (one region, one hardware cluster)."""
+        self._require_vm(call)
+        return Reply(200, catalog.sizes_json())
 
     def list_image_versions(self, call: Call) -> Reply:
         location, publisher, _, offer, sku = call.names
@@ -603,15 +609,7 @@ class ComputeProvider:
             if not isinstance(wanted, dict):
                 raise invalid_parameter(f"The value of parameter 'dataDisks[{index}]' is not valid.", "dataDisks")
             entry = copy.deepcopy(wanted)
-            lun = entry.get("lun")
-            if isinstance(lun, bool) or not isinstance(lun, int) or not 0 <= lun <= MAX_LUN:
-                raise invalid_parameter(
-                    f"The value '{lun}' of parameter 'dataDisks[{index}].lun' is not valid: a LUN is an integer "
-                    f"between 0 and {MAX_LUN}.", f"dataDisks[{index}].lun"
-                )
-            if lun in luns:
-                raise invalid_parameter(f"A disk at LUN {lun} already exists.", "dataDisks")
-            luns.add(lun)
+            check_lun(entry, index, luns)
             entry_managed = entry.get("managedDisk")
             if not isinstance(entry_managed, dict):
                 entry_managed = entry["managedDisk"] = {}
@@ -637,13 +635,7 @@ class ComputeProvider:
             names.add(entry["name"].lower())
             result.append(entry)
         active = [d for d in result if not d["toBeDetached"]]
-        if len(active) > size.max_data_disks:
-            raise ArmError(
-                409,
-                "OperationNotAllowed",
-                f"The maximum number of data disks allowed to be attached to a VM of this size is {size.max_data_disks}.",
-                target="dataDisks",
-            )
+        check_data_disk_count(len(active), size)
         for entry in active:
             _check_premium(entry["managedDisk"]["storageAccountType"], size)
         for entry in result:
@@ -1218,6 +1210,31 @@ def _fill_storage_profile(
         data_managed.setdefault("storageAccountType", default_account)
         data_managed.setdefault("id", f"{disk_prefix}/{disk['name']}")
     storage["dataDisks"] = [d for d in storage["dataDisks"] if not d.get("toBeDetached")]
+
+
+def check_lun(entry: dict[str, Any], index: int, luns: set[int]) -> int:
+    """The ``lun`` of ``dataDisks[index]``: 0-63 and not in ``luns`` (added to it), else 400 InvalidParameter."""
+    lun = entry.get("lun")
+    if isinstance(lun, bool) or not isinstance(lun, int) or not 0 <= lun <= MAX_LUN:
+        raise invalid_parameter(
+            f"The value '{lun}' of parameter 'dataDisks[{index}].lun' is not valid: a LUN is an integer "
+            f"between 0 and {MAX_LUN}.", f"dataDisks[{index}].lun"
+        )
+    if lun in luns:
+        raise invalid_parameter(f"A disk at LUN {lun} already exists.", "dataDisks")
+    luns.add(lun)
+    return lun
+
+
+def check_data_disk_count(count: int, size: catalog.VmSize) -> None:
+    """409 OperationNotAllowed when a VM (or scale set model) of ``size`` would have more data disks than it takes."""
+    if count > size.max_data_disks:
+        raise ArmError(
+            409,
+            "OperationNotAllowed",
+            f"The maximum number of data disks allowed to be attached to a VM of this size is {size.max_data_disks}.",
+            target="dataDisks",
+        )
 
 
 def _check_password(password: Any, os_type: str) -> None:

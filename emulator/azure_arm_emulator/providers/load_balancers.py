@@ -330,6 +330,13 @@ class LoadBalancerProvider:
             p.setdefault("enableTcpReset", False)
             p.setdefault("loadDistribution", "Default")
             p.setdefault("disableOutboundSnat", False)
+            p.setdefault("enableConnectionTracking", False)
+            if not isinstance(p["enableConnectionTracking"], bool):
+                raise bad_request(
+                    "InvalidRequestFormat",
+                    f"Load balancing rule {rule['id']}: enableConnectionTracking must be true or false.",
+                    "enableConnectionTracking",
+                )
         for nat in children["inboundNatRules"] + children["inboundNatPools"]:
             p = nat["properties"]
             internal(p, "frontendIPConfiguration", "frontendIPConfigurations", nat["id"], True)

@@ -18,6 +18,11 @@ picks instances by ``scaleInPolicy`` and never picks instances protected from sc
 removed, ``sku.capacity`` is set to the number of instances that remain (ARM keeps capacity == instance count).
 Private IPs come from the network provider's allocator and are released when the instance is removed; pool
 ``backendIPConfigurations`` and subnet ``ipConfigurations`` list one ip configuration per instance.
+
+Health: when the scale set has a health signal (``networkProfile.healthProbe`` or an application health extension),
+an instance's instance view carries ``vmHealth``: ``HealthState/healthy`` unless the admin API marked the instance
+unhealthy (``private["unhealthy"]``, kept by upgrades, reimages and redeploys), ``HealthState/unknown`` while it is
+not running.
 """
 
 from __future__ import annotations
@@ -34,13 +39,19 @@ from ..lro import Operation
 from ..routing import RESOURCE_GROUP, SUBSCRIPTION, Call, Reply, Router
 from ..services import Services
 from ..store import Resource
+from . import disks
 from .compute import (
+    CACHING,
     PROVISIONING_DISPLAY,
     ComputeProvider,
+    _check_premium,
+    _choice,
     _fill_storage_profile,
     _property_change,
     _validate_os_profile,
     _validate_size,
+    check_data_disk_count,
+    check_lun,
     check_writable,
     fill_identity,
     instance_view,
@@ -74,6 +85,7 @@ LATENCY_SECONDS = {
     "vmss.vm.deallocate": 20.0,
     "vmss.vm.restart": 15.0,
     "vmss.vm.reimage": 30.0,
+    "vmss.vm.redeploy": 30.0,
     "vmss.vm.update": 10.0,
     "vmss.vm.delete": 20.0,
 }
@@ -81,11 +93,19 @@ for _kind, _seconds in LATENCY_SECONDS.items():
     lro.LATENCY_SECONDS.setdefault(_kind, _seconds)
 
 ACTIONS = ("start", "powerOff", "deallocate", "restart", "reimage")
+#: Instance actions: the power actions, and ``redeploy`` (a new host; the instance keeps its power state).
+INSTANCE_ACTIONS = (*ACTIONS, "redeploy")
 TRANSITIONAL = {"start": "starting", "powerOff": "stopping", "deallocate": "deallocating", "restart": "starting", "reimage": "starting"}
 FINAL = {"start": "running", "powerOff": "stopped", "deallocate": "deallocated", "restart": "running", "reimage": "running"}
 UPGRADE_MODES = {"manual": "Manual", "automatic": "Automatic", "rolling": "Rolling"}
 SCALE_IN_RULES = {"default": "Default", "oldestvm": "OldestVM", "newestvm": "NewestVM"}
 HEALTH_EXTENSIONS = {"applicationhealthlinux", "applicationhealthwindows"}
+#: ``vmHealth.status`` of an instance: healthy (ARM's wording), unhealthy, unknown (not running).
+HEALTH_STATUS = {
+    "healthy": {"code": "HealthState/healthy", "level": "Info", "displayStatus": "The VM is healthy"},
+    "unhealthy": {"code": "HealthState/unhealthy", "level": "Warning", "displayStatus": "The VM is unhealthy"},
+    "unknown": {"code": "HealthState/unknown", "level": "Warning", "displayStatus": "The VM health is unknown"},
+}
 #: Instance properties copied from ``virtualMachineProfile`` (besides storage, OS and network profiles).
 COPIED_PROFILE_KEYS = ("diagnosticsProfile", "securityProfile", "licenseType", "additionalCapabilities", "scheduledEventsProfile")
 _FILTER = re.compile(r"^\s*properties/latestModelApplied\s+eq\s+(true|false)\s*$", re.IGNORECASE)
@@ -126,6 +146,7 @@ class ScaleSetProvider:
         sets.on_item("PUT", self.put_vmss).on_item("PATCH", self.patch_vmss).on_item("GET", self.get_vmss)
         sets.on_item("DELETE", self.delete_vmss).on_collection("GET", self.list_vmss)
         sets.on_action("GET", "instanceView", self.get_vmss_instance_view)
+        sets.on_action("GET", "skus", self.list_skus)
         for action in ACTIONS:
             sets.on_action("POST", action, self._set_action_handler(action))
         sets.on_action("POST", "manualUpgrade", self.manual_upgrade)
@@ -135,7 +156,7 @@ class ScaleSetProvider:
         vms.on_item("GET", self.get_instance).on_item("PUT", self.put_instance).on_item("DELETE", self.delete_instance)
         vms.on_collection("GET", self.list_instances)
         vms.on_action("GET", "instanceView", self.get_instance_view)
-        for action in ACTIONS:
+        for action in INSTANCE_ACTIONS:
             vms.on_action("POST", action, self._instance_action_handler(action))
         router.register(RESOURCE_GROUP, NS, ("virtualMachineScaleSets", "networkInterfaces")).on_collection(
             "GET", self.list_set_nics
@@ -187,10 +208,13 @@ class ScaleSetProvider:
             body["properties"]["virtualMachineProfile"]["userData"] = vmss.private["user_data"]
         return body
 
-    def _instance_view_body(self, instance: Resource) -> dict[str, Any]:
+    def _instance_view_body(self, instance: Resource, vmss: Resource | None) -> dict[str, Any]:
         view = instance_view(instance)
         view["platformUpdateDomain"] = int(instance.body["instanceId"]) % 5
         view["platformFaultDomain"] = int(instance.body["instanceId"]) % 5
+        health = _health_state(instance, vmss)
+        if health is not None:
+            view["vmHealth"] = {"status": dict(HEALTH_STATUS[health])}
         return view
 
     def _instance_body(self, instance: Resource, vmss: Resource | None, expand: str | None = None) -> dict[str, Any]:
@@ -200,7 +224,7 @@ class ScaleSetProvider:
         body["properties"]["latestModelApplied"] = instance.private.get("model_version") == version
         wanted = {e.strip().lower() for e in (expand or "").split(",")}
         if "instanceview" in wanted:
-            body["properties"]["instanceView"] = self._instance_view_body(instance)
+            body["properties"]["instanceView"] = self._instance_view_body(instance, vmss)
         if "userdata" in wanted and vmss is not None and vmss.private.get("user_data") is not None:
             body["properties"]["userData"] = vmss.private["user_data"]
         return body
@@ -279,8 +303,46 @@ class ScaleSetProvider:
         return Reply(200, self._instance_body(instance, vmss, call.param("$expand")))
 
     def get_instance_view(self, call: Call) -> Reply:
-        _, instance = self._require_instance(call)
-        return Reply(200, self._instance_view_body(instance))
+        vmss, instance = self._require_instance(call)
+        return Reply(200, self._instance_view_body(instance, vmss))
+
+    def list_skus(self, call: Call) -> Reply:
+        """The sizes the scale set may take (the whole catalogue) with its capacity limits, as ARM lists them."""
+        vmss = self._require_vmss(call)
+        single = util.get_path(vmss.body, "properties", "singlePlacementGroup") is not False
+        capacity = {"minimum": 0, "maximum": 100 if single else 1000, "defaultCapacity": 1, "scaleType": "Automatic"}
+        skus = [
+            {"resourceType": VMSS, "sku": {"name": size.name, "tier": "Standard"}, "capacity": dict(capacity)}
+            for size in catalog.VM_SIZES
+        ]
+        return self.services.page(call, skus)
+
+    # instance health (admin API) ------------------------------------------------------------------------------
+
+    def set_health(self, instance_id: str, healthy: bool) -> dict[str, Any]:
+        """Mark a scale set instance healthy or unhealthy (admin API); 404 for an unknown instance."""
+        instance = self.store.edit(instance_id)
+        if instance is None or instance.type != VMSS_VM:
+            raise ArmError(404, "ResourceNotFound", f"The scale set instance '{instance_id}' was not found.")
+        if healthy:
+            instance.private.pop("unhealthy", None)
+        else:
+            instance.private["unhealthy"] = True
+        self.store.put(instance)
+        return self._health_entry(instance)
+
+    def describe_health(self) -> list[dict[str, Any]]:
+        """The health setting and ``vmHealth`` of every scale set instance (admin API)."""
+        return [self._health_entry(i) for i in sorted(self.store.list(VMSS_VM), key=lambda r: r.id.lower())]
+
+    def _health_entry(self, instance: Resource) -> dict[str, Any]:
+        vmss = self.store.get(instance.id.rsplit("/virtualMachines/", 1)[0])
+        health = _health_state(instance, vmss)
+        return {
+            "resource_id": instance.id,
+            "healthy": not instance.private.get("unhealthy"),
+            "vmHealth": {"status": dict(HEALTH_STATUS[health])} if health is not None else None,
+        }
 
     def _nic_views(self, instance: Resource) -> list[dict[str, Any]]:
         addresses = {(e["nic"].lower(), e["ipconfig"].lower()): e for e in instance.private.get("ips", [])}
@@ -394,7 +456,8 @@ class ScaleSetProvider:
         if str(os_disk["createOption"]).lower() != "fromimage":
             raise invalid_parameter("A scale set OS disk must be created 'FromImage'.", "osDisk.createOption")
         reference = copy.deepcopy(storage.get("imageReference"))
-        os_type, generation = self.compute._validate_image(reference, os_disk, profile.get("osProfile"))
+        image = self.compute._validate_image(reference, os_disk, profile.get("osProfile"))
+        os_type, generation = image
         os_disk["osType"] = os_type  # ARM shows the image's OS type in the model
         if existing is None:
             os_profile = _validate_os_profile(profile.get("osProfile"), os_type, name)
@@ -404,6 +467,8 @@ class ScaleSetProvider:
         elif isinstance(profile.get("osProfile"), dict):
             profile["osProfile"].pop("adminPassword", None)
             profile["osProfile"].pop("customData", None)
+        _fill_model_data_disks(storage, size, image.data_disks)
+        _validate_size_properties(profile, size)
         if profile.get("priority") == "Spot":
             profile.setdefault("evictionPolicy", "Deallocate")
         self._validate_network_profile(profile, vmss_id)
@@ -734,7 +799,7 @@ class ScaleSetProvider:
                 "latestModelApplied": True,
                 "modelDefinitionApplied": "VirtualMachineScaleSet",
                 "vmId": keep.get("vmId"),
-                "hardwareProfile": {"vmSize": size.name},
+                "hardwareProfile": {**(profile.get("hardwareProfile") or {}), "vmSize": size.name},
                 "storageProfile": storage,
                 "osProfile": os_profile,
                 "networkProfile": {
@@ -854,7 +919,10 @@ class ScaleSetProvider:
         if action == "restart":
             self._check_running([instance])
         operation = self._begin(call, f"vmss.vm.{action}", action, instance.id, vmss.body["location"], vmss.id)
-        self._mark_power(instance, operation, action)
+        if action in TRANSITIONAL:
+            self._mark_power(instance, operation, action)
+        else:  # redeploy: the instance keeps its power state
+            self._mark(instance, operation, action, "Updating")
         self._set_params(operation, vmss.id, [instance.body["instanceId"]])
         return Reply(202, None, self.services.lro_headers(call, operation, location=True))
 
@@ -1188,3 +1256,69 @@ def _model(body: dict[str, Any], user_data: Any) -> Any:
         util.get_path(body, "properties", "virtualMachineProfile"),
         user_data,
     )
+
+
+def _health_state(instance: Resource, vmss: Resource | None) -> str | None:
+    """``healthy``/``unhealthy``/``unknown`` of an instance of a scale set with a health signal, else None."""
+    profile = util.get_path(vmss.body, "properties", "virtualMachineProfile") if vmss is not None else None
+    if not isinstance(profile, dict) or not _has_health_signal(profile):
+        return None
+    if instance.private.get("power") != "running":
+        return "unknown"
+    return "unhealthy" if instance.private.get("unhealthy") else "healthy"
+
+
+def _fill_model_data_disks(storage: dict[str, Any], size: catalog.VmSize, image_disks: dict[int, int]) -> None:
+    """Validate the model's ``dataDisks`` and fill in ARM's defaults (``caching`` None, the size's default
+    ``managedDisk.storageAccountType``), in place. ``image_disks``: ``{lun: sizeGB}`` of the image's data disks."""
+    entries = storage.get("dataDisks")
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        raise invalid_parameter("The value of parameter 'dataDisks' is not valid: it must be a list.", "dataDisks")
+    check_data_disk_count(len(entries), size)
+    luns: set[int] = set()
+    for index, entry in enumerate(entries):
+        target = f"dataDisks[{index}]"
+        if not isinstance(entry, dict):
+            raise invalid_parameter(f"The value of parameter '{target}' is not valid.", "dataDisks")
+        lun = check_lun(entry, index, luns)
+        entry["createOption"] = _choice(entry.get("createOption") or "Empty", ("Empty", "FromImage"),
+                                        f"{target}.createOption")
+        if entry["createOption"] == "FromImage":
+            if lun not in image_disks:
+                raise invalid_parameter(f"Data disk at LUN {lun} has createOption 'FromImage' but the image has no "
+                                        "data disk at that LUN.", f"{target}.createOption")
+            entry.setdefault("diskSizeGB", image_disks[lun])
+        if entry.get("diskSizeGB") is None:
+            raise invalid_parameter(f"Required parameter '{target}.diskSizeGB' is missing (null): an empty "
+                                    "data disk needs a size.", f"{target}.diskSizeGB")
+        entry["diskSizeGB"] = disks.check_size(entry["diskSizeGB"], f"{target}.diskSizeGB",
+                                               maximum=disks.MAX_DATA_DISK_GB)
+        entry["caching"] = _choice(entry.get("caching") or "None", CACHING, f"{target}.caching")
+        managed = entry.get("managedDisk")
+        if not isinstance(managed, dict):
+            managed = entry["managedDisk"] = {}
+        default_sku = "Premium_LRS" if size.premium_io else "Standard_LRS"
+        sku = disks.check_sku(managed.get("storageAccountType") or default_sku,
+                              f"{target}.managedDisk.storageAccountType")
+        _check_premium(sku, size)
+        managed["storageAccountType"] = sku
+
+
+def _validate_size_properties(profile: dict[str, Any], size: catalog.VmSize) -> None:
+    """``hardwareProfile.vmSizeProperties``: ``vCPUsAvailable`` 1 to the size's vCPUs, ``vCPUsPerCore`` 1 or 2."""
+    hardware = profile.get("hardwareProfile")
+    if hardware is None:
+        return
+    properties = hardware.get("vmSizeProperties") if isinstance(hardware, dict) else None
+    if not isinstance(hardware, dict) or not isinstance(properties, dict | None):
+        raise invalid_parameter("The value of parameter 'hardwareProfile' is not valid.", "hardwareProfile")
+    for field, low, high in (("vCPUsAvailable", 1, size.cores), ("vCPUsPerCore", 1, 2)):
+        value = (properties or {}).get(field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise invalid_parameter(
+                f"The value '{value}' of parameter 'vmSizeProperties.{field}' is not valid for VM size "
+                f"'{size.name}': it must be between {low} and {high}.",
+                f"hardwareProfile.vmSizeProperties.{field}",
+            )
