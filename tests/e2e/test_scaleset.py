@@ -264,3 +264,22 @@ def test_metrics_for_scaling_decisions(env, sets, compute):
     sets.delete("busy")
     wait_for(lambda: REGISTRY.get_sample_value("azvm_scaleset_replicas", {**labels, "state": "current"}) is None,
              30, what="the series dropped with the resource")
+
+
+def test_an_upgraded_batch_that_stays_unhealthy_stops_the_rollout(env, operator, sets, compute):
+    sets.apply(scale_set_manifest("flaky", replicas=2, loadBalancer=WEB_LB,
+                                  rollout={"maxUnavailable": 1, "batchHealthTimeout": "2s"}))
+    sets.wait_condition("flaky", "Ready", timeout=60)
+    scale_set_id = vmss(compute, "flaky")["id"]
+    env.admin(lambda admin: admin.set_health(f"{scale_set_id}/virtualMachines/1", False))
+    wait_for(lambda: sets.get("flaky")["status"]["readyReplicas"] == 1, 30, what="the probe-unhealthy instance seen")
+    env.clear_arm_requests()
+    sets.patch_spec("flaky", {"userData": "v2"})
+    stalled = sets.wait_condition("flaky", "Stalled", timeout=60)
+    assert stalled["reason"] == "RolloutBatchFailed" and "not healthy" in stalled["message"]
+    assert len(upgrades(env, "flaky")) == 1  # instance 1 (already unhealthy) first; 0 was never taken down
+    outdated = [i["instanceId"] for i in instances(compute, "flaky") if not i["properties"]["latestModelApplied"]]
+    assert outdated == ["0"]
+    env.admin(lambda admin: admin.set_health(f"{scale_set_id}/virtualMachines/1", True))
+    sets.patch_spec("flaky", {"userData": "v3"})  # fixed: a new model rolls out again
+    sets.wait_condition("flaky", "Ready", timeout=60)

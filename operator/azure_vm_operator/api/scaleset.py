@@ -25,6 +25,7 @@ FIELDS: dict[str, Field] = {
     "spec.upgradePolicy.rolling.pauseTimeBetweenBatches": Field(default="0s"),
     "spec.rollout.maxUnavailable": Field(default=1),
     "spec.rollout.pauseBetweenBatches": Field(default="0s"),
+    "spec.rollout.batchHealthTimeout": Field(default="5m"),
     "spec.scaleInPolicy": Field(("Default", "NewestVM", "OldestVM"), "Default"),
 }
 
@@ -90,6 +91,7 @@ class RolloutSpec:
 
     max_unavailable: int = 1
     pause_between_batches: float = 0.0
+    batch_health_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,9 @@ def parse_spec(
         pause_between_batches=parse_duration(str(_pick("spec.rollout.pauseBetweenBatches",
                                                        rollout_raw.get("pauseBetweenBatches"))),
                                              "spec.rollout.pauseBetweenBatches"),
+        batch_health_timeout=parse_duration(str(_pick("spec.rollout.batchHealthTimeout",
+                                                      rollout_raw.get("batchHealthTimeout"))),
+                                            "spec.rollout.batchHealthTimeout"),
     )
     load_balancer = _load_balancer(spec.get("loadBalancer") or {})
     mode = str(_pick("spec.upgradePolicy.mode", upgrade.get("mode")))

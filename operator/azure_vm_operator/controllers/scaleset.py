@@ -35,8 +35,6 @@ logger = logging.getLogger(__name__)
 SsContext = Context[ScaleSetSpec]
 #: At most this many instances are listed in status (instanceCount has the total).
 STATUS_INSTANCES = 100
-#: How long an upgraded batch may take to become healthy before the rollout stops.
-BATCH_HEALTH_GRACE = 300.0
 ROLLOUT_ACTION = "upgrade"
 
 
@@ -372,9 +370,10 @@ class ScaleSetKind:
         pending = [i for i in live if i.instance_id in batch_ids and not i.ready]
         if pending and state.get("state") == "RollingOut":
             finished = _parse_time(state.get("finishedTime"))
-            if finished and (_now() - finished).total_seconds() > BATCH_HEALTH_GRACE:
+            grace = spec.rollout.batch_health_timeout
+            if finished and (_now() - finished).total_seconds() > grace:
                 message = (f"batch {state.get('batch')}: instances {', '.join(i.instance_id for i in pending)} "
-                           f"not healthy {int(BATCH_HEALTH_GRACE)} s after their upgrade; the rollout stopped "
+                           f"not healthy {int(grace)} s after their upgrade; the rollout stopped "
                            "(fix the model and apply again)")
                 raise Stalled("RolloutBatchFailed", message, {"rollout": {**state, "state": "Failed", "message": message,
                                                                           "generation": ctx.ref.generation}})
