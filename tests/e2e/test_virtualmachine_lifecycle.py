@@ -142,6 +142,17 @@ def test_adoption_always_takes_over_an_untagged_vm(env, operator, cluster, compu
     assert vm["tags"][OWNER_TAG] == "test-cluster/VirtualMachine/default/brownfield"
 
 
+def test_a_vm_tagged_by_an_earlier_release_is_still_ours_and_retagged(env, operator, cluster, compute):
+    """Releases before kinds were part of identity tagged '<cluster>/<namespace>/<name>'."""
+    created = create_azure_vm(env, "legacy", tags={OWNER_TAG: "test-cluster/default/legacy", "team": "platform"})
+    cluster.apply(vm_manifest("legacy", adoptionPolicy="IfTagged"))
+    cluster.wait_condition("legacy", "Ready")
+    vm = compute.virtual_machines.get("e2e-rg", "legacy").as_dict()
+    assert vm["properties"]["vmId"] == created["properties"]["vmId"], "recognised as its own, not recreated"
+    assert vm["tags"][OWNER_TAG] == "test-cluster/VirtualMachine/default/legacy"
+    assert cluster.condition("legacy", "Drifted").get("status") != "True"  # a migration, not the user's drift
+
+
 def test_same_vm_from_two_namespaces_conflicts(env, operator, cluster):
     cluster.core.create_namespace({"metadata": {"name": "team-b"}})
     cluster.apply(vm_manifest("shared-name"))

@@ -10,6 +10,7 @@ from azure_vm_operator.api.constants import OWNER_TAG
 from azure_vm_operator.api.virtualmachine import SpecError, parse_spec
 from azure_vm_operator.azure import infrastructure as infra
 from azure_vm_operator.azure import virtualmachine as tr
+from azure_vm_operator.azure.machine import power_state
 from azure_vm_operator.azure.ownership import Identity, adoption_verdict
 
 ID = Identity("cluster-a", "VirtualMachine", "default", "web-1", "uid-1")
@@ -135,8 +136,8 @@ def test_power_actions(desired, observed, action):
 
 def test_power_state_from_instance_view():
     view = {"statuses": [{"code": "ProvisioningState/succeeded"}, {"code": "PowerState/deallocated"}]}
-    assert tr.power_state(view) == "Deallocated"
-    assert tr.power_state({"statuses": []}) is None
+    assert power_state(view) == "Deallocated"
+    assert power_state({"statuses": []}) is None
 
 
 def test_nic_body_with_and_without_public_ip():

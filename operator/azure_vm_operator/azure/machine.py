@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 from ..api.machine import DataDiskSpec, Machine
+
+
+#: Power states as a VM's (or scale set instance's) instance view spells them.
+POWER_STATE_NAMES = {"running": "Running", "starting": "Starting", "stopping": "Stopping", "stopped": "Stopped",
+                     "deallocating": "Deallocating", "deallocated": "Deallocated"}
+
+
+def power_state(instance_view: Mapping[str, Any] | None) -> str | None:
+    """'Running', 'Stopped', 'Deallocated', ... from an instanceView's PowerState/<x> status; None if unknown."""
+    for status in (instance_view or {}).get("statuses") or []:
+        code = str(status.get("code") or "")
+        if code.startswith("PowerState/"):
+            raw = code.split("/", 1)[1]
+            return POWER_STATE_NAMES.get(raw.lower(), raw.capitalize())
+    return None
 
 
 class MachineSecrets(Protocol):

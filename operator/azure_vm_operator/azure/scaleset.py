@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 from ..api.constants import OWNER_TAG
 from ..api.scaleset import LoadBalancerSpec, ScaleSetSpec, iso8601_duration
 from . import ids
-from .machine import MachineSecrets, b64, image_reference, os_disk_body, os_profile
+from .machine import MachineSecrets, b64, image_reference, os_disk_body, os_profile, power_state
 from .ownership import Identity, owned_tags
 
 FRONTEND = "frontend"
@@ -22,9 +22,6 @@ PROBE = "probe"
 NIC_CONFIG = "nic"
 SELECTOR_LABEL = "compute.azvm.io/scaleset"
 
-#: Instance power states, as the VM instance view spells them.
-POWER_STATE_NAMES = {"running": "Running", "starting": "Starting", "stopping": "Stopping", "stopped": "Stopped",
-                     "deallocating": "Deallocating", "deallocated": "Deallocated"}
 
 
 # ---- names of what is created for one scale set --------------------------------------------------------------
@@ -375,15 +372,6 @@ def diff_scale_set(spec: ScaleSetSpec, identity: Identity, observed: Mapping[str
 
 
 # ---- instances -----------------------------------------------------------------------------------------------
-
-
-def power_state(instance_view: Mapping[str, Any] | None) -> str | None:
-    for status in (instance_view or {}).get("statuses") or []:
-        code = str(status.get("code") or "")
-        if code.startswith("PowerState/"):
-            raw = code.split("/", 1)[1]
-            return POWER_STATE_NAMES.get(raw.lower(), raw.capitalize())
-    return None
 
 
 def health(instance_view: Mapping[str, Any] | None) -> str | None:

@@ -9,17 +9,9 @@ from typing import Any, Mapping
 from ..api.constants import OWNER_TAG
 from ..api.virtualmachine import DataDiskSpec, VirtualMachineSpec
 from . import ids
-from .machine import b64, image_reference, new_data_disk_body, os_disk_body, os_profile
+from .machine import b64, image_reference, new_data_disk_body, os_disk_body, os_profile, power_state
 from .ownership import Identity, created_by_tags, owned_tags
 
-POWER_STATE_NAMES = {
-    "running": "Running",
-    "starting": "Starting",
-    "stopping": "Stopping",
-    "stopped": "Stopped",
-    "deallocating": "Deallocating",
-    "deallocated": "Deallocated",
-}
 
 
 # ---- names of what is created for one VM ---------------------------------------------------------------------
@@ -285,16 +277,6 @@ def _diff_data_disks(
         result.append(existing)
     detached = [lun for lun in by_lun if lun not in desired]
     return (result if drift else None), drift, rejected, immutable, detached
-
-
-def power_state(instance_view: Mapping[str, Any] | None) -> str | None:
-    """'Running', 'Stopped', 'Deallocated', ... from an instanceView's PowerState/<x> status; None if unknown."""
-    for status in (instance_view or {}).get("statuses") or []:
-        code = str(status.get("code") or "")
-        if code.startswith("PowerState/"):
-            raw = code.split("/", 1)[1]
-            return POWER_STATE_NAMES.get(raw.lower(), raw.capitalize())
-    return None
 
 
 def power_action(desired: str, observed: str | None) -> str | None:

@@ -17,7 +17,7 @@ from ..api.constants import REDEPLOY_REQUESTED_ANNOTATION, RESTART_REQUESTED_ANN
 from ..api.virtualmachine import VirtualMachineSpec, parse_spec
 from ..azure import infrastructure as infra
 from ..azure import virtualmachine as vmt
-from ..azure.machine import b64
+from ..azure.machine import b64, power_state
 from ..azure.ids import ResourceId
 from ..kube import ReferenceNotFound
 from .frame import Context, InProgress, Stalled, StatusView
@@ -38,7 +38,7 @@ class ObservedVM:
 
 
 def _power(vm: Mapping[str, Any] | None) -> str | None:
-    return vmt.power_state(((vm or {}).get("properties") or {}).get("instanceView"))
+    return power_state(((vm or {}).get("properties") or {}).get("instanceView"))
 
 
 class VirtualMachineKind:
