@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install clean bench kubectl
 
 $(STAMP): pyproject.toml emulator/pyproject.toml testing/kubeapi/pyproject.toml testing/sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,14 @@ $(STAMP): pyproject.toml emulator/pyproject.toml testing/kubeapi/pyproject.toml 
 	$(PY) -m pip install --quiet -e '.[test]' -e ./emulator -e ./testing/kubeapi -e ./testing/sandbox
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) kubectl
+
+# kubectl, for the tests that run the real binary against the test Kubernetes API (they skip without it).
+# Debian's own archive has no "kubectl" package: apt-get finds it once the Kubernetes apt repository
+# (pkgs.k8s.io) is configured; otherwise see docs/kubeapi.md for the fallback.
+kubectl:
+	@command -v kubectl >/dev/null || apt-get install -y kubectl || \
+		echo "kubectl is not installed: the kubectl tests will be skipped (see docs/kubeapi.md)"
 
 demo: $(STAMP)
 	$(VENV)/bin/azvm-sandbox demo --crds crds --example examples/virtualmachine.yaml

@@ -14,7 +14,7 @@ import kubernetes
 import pytest
 
 from kubeapi import KubeAPIServer
-from kubeapi_helpers import make_crd
+from kubeapi_helpers import Kubectl, make_crd, scaleset_crd
 
 
 @pytest.fixture
@@ -60,3 +60,14 @@ async def http(api: KubeAPIServer) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(base_url=api.url) as session:
         yield session
 
+
+@pytest.fixture
+def ss_crd(api: KubeAPIServer) -> dict[str, Any]:
+    """The repository's ScaleSet CRD (crds/compute.azvm.io_scalesets.yaml), registered."""
+    return api.register_crd(scaleset_crd())
+
+
+@pytest.fixture
+def kubectl(kubeconfig: str, tmp_path: Any) -> Kubectl:
+    """The real kubectl binary with the test kubeconfig and a discovery cache of this test's own."""
+    return Kubectl(kubeconfig, str(tmp_path / "kube-cache"))

@@ -202,10 +202,14 @@ async def test_json_patch_and_failed_test_is_422(custom: Any) -> None:
 
 async def test_strategic_merge_patch_is_415_for_custom_resources(api: KubeAPIServer, http: Any) -> None:
     api.registry.create(api.registry.lookup(GROUP, VERSION, PLURAL), "default", widget("w1"))
-    for ctype in ("application/strategic-merge-patch+json", "application/apply-patch+yaml", "text/plain"):
+    for ctype in ("application/strategic-merge-patch+json", "text/plain"):
         async with http.patch(f"{WIDGETS}/w1", data=b'{"spec":{"size":2}}', headers={"Content-Type": ctype}) as r:
             assert r.status == 415, ctype
             assert (await r.json())["reason"] == "UnsupportedMediaType"
+    # Server-side apply is served for the object, not for its scale subresource (test_kubeapi_apply.py).
+    async with http.patch(f"{WIDGETS}/w1/scale", data=b'{"spec":{"replicas":2}}',
+                          params={"fieldManager": "m"}, headers={"Content-Type": "application/apply-patch+yaml"}) as r:
+        assert r.status == 415
 
 
 async def test_builtin_configmap_and_secret(core: Any) -> None:

@@ -20,8 +20,9 @@ Standalone: ``python -m kubeapi --port 8001 --kubeconfig /tmp/kubeconfig``.
 
 Modules: :mod:`.server` (aiohttp app, routing, watch streams), :mod:`.registry` (REST semantics),
 :mod:`.store` (objects, resourceVersion, event history, watchers), :mod:`.schema` (structural schemas,
-pruning, defaulting, validation, CEL), :mod:`.patch`, :mod:`.selectors`, :mod:`.discovery`,
-:mod:`.resources`, :mod:`.tables`, :mod:`.errors`. Its own distribution (``azvm-kubeapi``): nothing here imports
+pruning, defaulting, validation, CEL), :mod:`.managedfields` (managedFields, server-side apply, conflicts,
+the scale handler) over :mod:`.typed` and :mod:`.fieldpath` (structured-merge-diff's typed walks and field
+sets), :mod:`.patch`, :mod:`.selectors`, :mod:`.discovery`, :mod:`.resources`, :mod:`.tables`, :mod:`.errors`. Its own distribution (``azvm-kubeapi``): nothing here imports
 the operator (``azure_vm_operator``).
 """
 

@@ -165,8 +165,10 @@ def method_not_allowed(method: str) -> APIError:
     return APIError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({method})")
 
 
-def unsupported_media_type(content_type: str) -> APIError:
-    return APIError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got "{content_type}")')
+def unsupported_media_type(content_type: str, *, scale: bool = False) -> APIError:
+    accepted = "application/json-patch+json, application/merge-patch+json" + (
+        "" if scale else ", application/apply-patch+yaml")
+    return APIError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: {accepted} (got "{content_type}")')
 
 
 def unauthorized() -> APIError:

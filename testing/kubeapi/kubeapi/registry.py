@@ -16,11 +16,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import errors
+from . import errors, managedfields
 from .errors import Cause
+from .fieldpath import FieldSet, Path
+from .managedfields import Scope
 from .patch import PatchError, json_patch, merge_patch
-from .resources import ResourceType, builtin_resources, crd_resources, validate_crd
+from .resources import SCALE_SCHEMA, ResourceType, builtin_resources, crd_resources, validate_crd
 from .schema import prune_metadata
+from .typed import Type
 from .selectors import FieldSelector, LabelSelector
 from .store import Event, ObjectKey, Store, Watcher
 
@@ -32,6 +35,11 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
                 "selfLink", "namespace", "name")
+_UNSET: Any = object()
+# The fields each strategy resets (``GetResetFields``): they are never owned through that endpoint.
+_RESET_MAIN = FieldSet.of(("f:status",))
+_RESET_STATUS = FieldSet.of(("f:metadata",), ("f:spec",))
+_SCALE_SCOPE = Scope(Type(SCALE_SCHEMA), "autoscaling/v1", "Scale", "scale")
 
 
 def now_rfc3339() -> str:
@@ -83,7 +91,7 @@ class Registry:
                 self.crd_type = rt
         self.ns_type = self.resources[("", "v1", "namespaces")]
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
-            self.create(self.ns_type, None, {"metadata": {"name": ns}})
+            self.create(self.ns_type, None, {"metadata": {"name": ns}}, manager="kube-apiserver")
 
     # -- lookup ------------------------------------------------------------------------------------
 
@@ -209,12 +217,19 @@ class Registry:
                  "message": f'Invalid value: "{name}": {what} must consist of lower case alphanumeric '
                             f"characters, '-' or '.', and must start and end with an alphanumeric character"}]
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Any) -> dict[str, Any]:
+    def _scope(self, rt: ResourceType, subresource: str | None) -> Scope:
+        ignored = _RESET_STATUS if subresource == "status" else _RESET_MAIN if rt.status_subresource else None
+        return Scope(rt.apply_type, rt.api_version, rt.kind, subresource or "", ignored)
+
+    def create(self, rt: ResourceType, namespace: str | None, body: Any, *, manager: str = "",
+               managed_fields: Any = _UNSET) -> dict[str, Any]:
+        """POST. ``manager`` is the field manager of the write; ``managed_fields`` are set as given if passed."""
         obj = self._check_type(rt, copy.deepcopy(body))
         self._check_namespace(rt, namespace, obj)
         meta = obj["metadata"]
         if rt.namespaced and self.store.get(self.ns_type, ("", namespace or "")) is None:
             raise errors.not_found("namespaces", "", namespace)
+        requested_fields = meta.get("managedFields")
         for field in ("uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink",
                       "managedFields", "generation", "creationTimestamp"):
             meta.pop(field, None)
@@ -228,22 +243,30 @@ class Registry:
         meta["creationTimestamp"] = now_rfc3339()
         if rt.has_generation:
             meta["generation"] = 1
-        if rt.status_subresource and rt.custom:
+        if rt.status_subresource:
             obj.pop("status", None)  # create cannot set status when the status subresource is enabled.
         causes: list[Cause] = self._name_causes(rt, meta["name"])
         compiled = None
         if rt.group == CRD_GROUP and rt.plural == "customresourcedefinitions":
             obj.pop("status", None)
             compiled = validate_crd(obj)
-        if rt.plural == "namespaces" and not rt.group:
-            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-            obj["status"] = {"phase": "Active"}
+        is_namespace = rt.plural == "namespaces" and not rt.group
+        if is_namespace:
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
         if rt.plural == "secrets" and not rt.group:
             self._normalize_secret(obj)
         causes += self._schema(rt, obj, None)
         if causes:
             raise errors.invalid(rt.kind, rt.group, meta["name"], causes)
+        if managed_fields is _UNSET:  # the creator owns what it sent, defaults included (not status).
+            requested = {**obj, "metadata": {**meta, "managedFields": requested_fields}}
+            managed_fields = managedfields.update(self._scope(rt, None), {"apiVersion": rt.api_version,
+                                                  "kind": rt.kind}, requested, manager, creating=True)
+        if managed_fields:
+            meta["managedFields"] = managed_fields
+        if is_namespace:  # set by the strategy after the field manager ran: nobody owns them.
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            obj["status"] = {"phase": "Active"}
         key: ObjectKey = self._key(rt, namespace, meta["name"])
         with self.store.lock:
             for _ in range(8 if generated else 1):
@@ -278,7 +301,7 @@ class Registry:
     # -- update (PUT and PATCH on the object, its status, its scale) --------------------------------
 
     def replace(self, rt: ResourceType, namespace: str | None, name: str, body: Any,
-                subresource: str | None) -> dict[str, Any]:
+                subresource: str | None, *, manager: str = "") -> dict[str, Any]:
         old = self._existing(rt, namespace, name)
         new = self._check_type(rt, copy.deepcopy(body))
         rv = new["metadata"].get("resourceVersion")
@@ -286,14 +309,38 @@ class Registry:
             raise errors.invalid(rt.kind, rt.group, name, [{
                 "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
                 "message": "Invalid value: 0x0: must be specified for an update"}])
-        return self._update(rt, namespace, name, old, new, subresource)
+        return self._update(rt, namespace, name, old, new, subresource, manager=manager)
 
     def patch(self, rt: ResourceType, namespace: str | None, name: str, content_type: str, body: Any,
-              subresource: str | None) -> dict[str, Any]:
+              subresource: str | None, *, manager: str = "") -> dict[str, Any]:
         old = self._existing(rt, namespace, name)
         new = self._apply_patch(rt, name, old, content_type, body)
         new = self._check_type(rt, new)
-        return self._update(rt, namespace, name, old, new, subresource)
+        return self._update(rt, namespace, name, old, new, subresource, manager=manager)
+
+    def apply(self, rt: ResourceType, namespace: str | None, name: str, body: Any, subresource: str | None, *,
+              manager: str, force: bool) -> tuple[dict[str, Any], bool]:
+        """Server-side apply (PATCH ``application/apply-patch+yaml``). Returns (object, created)."""
+        if not isinstance(body, dict):
+            raise errors.bad_request("error decoding YAML: the apply configuration must be an object")
+        config = copy.deepcopy(body)
+        if isinstance(config.get("metadata"), dict):
+            config["metadata"] = prune_metadata(config["metadata"])
+        if rt.schema is not None:
+            rt.schema.prune(config)  # unknown fields are dropped (fieldValidation=Ignore semantics).
+        old = self.store.get(rt, self._key(rt, namespace, name))
+        scope = self._scope(rt, subresource)
+        if old is None:
+            if subresource is not None:
+                raise errors.not_found(rt.plural, rt.group, name)
+            result, fields = managedfields.apply(scope, None, config, manager, force)
+            meta = result.setdefault("metadata", {})
+            if meta.setdefault("name", name) != name:
+                raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on "
+                                         f"the URL ({name})")
+            return self.create(rt, namespace, result, managed_fields=fields), True
+        result, fields = managedfields.apply(scope, old, config, manager, force)
+        return self._update(rt, namespace, name, old, result, subresource, managed_fields=fields), False
 
     def _apply_patch(self, rt: ResourceType, name: str, old: dict[str, Any], content_type: str,
                      body: Any) -> Any:
@@ -312,7 +359,10 @@ class Registry:
         raise errors.unsupported_media_type(content_type)
 
     def _update(self, rt: ResourceType, namespace: str | None, name: str, old: dict[str, Any],
-                new: dict[str, Any], subresource: str | None) -> dict[str, Any]:
+                new: dict[str, Any], subresource: str | None, *, manager: str = "",
+                managed_fields: Any = _UNSET) -> dict[str, Any]:
+        """The common update path. ``managed_fields`` are stored as given if passed (apply, /scale);
+        otherwise the field manager computes them for ``manager``."""
         meta = new["metadata"]
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
@@ -329,7 +379,7 @@ class Registry:
             else:
                 meta.pop(field, None)
         meta["resourceVersion"] = old_meta["resourceVersion"]
-        meta.pop("managedFields", None)
+        requested_fields = meta.pop("managedFields", None)
         if rt.status_subresource:
             if subresource == "status":
                 status = new.get("status", None)
@@ -362,6 +412,12 @@ class Registry:
         causes += self._schema(rt, new, old)
         if causes:
             raise errors.invalid(rt.kind, rt.group, name, causes)
+        if managed_fields is _UNSET:
+            requested = {**new, "metadata": {**new["metadata"], "managedFields": requested_fields}}
+            managed_fields = managedfields.update(self._scope(rt, subresource), old, requested, manager)
+        new["metadata"].pop("managedFields", None)
+        if managed_fields:
+            new["metadata"]["managedFields"] = managed_fields
         if rt.has_generation:
             with_status = rt.status_subresource
             if _strip_for_generation(new, status=with_status) != _strip_for_generation(old, status=with_status):
@@ -395,8 +451,14 @@ class Registry:
         return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": scale_meta,
                 "spec": {"replicas": int(_get_path(obj, rt.scale.spec_replicas) or 0)}, "status": status}
 
+    def _scale_mappings(self, rt: ResourceType) -> dict[str, Path | None]:
+        """The replicas path of every version of the resource (``ResourcePathMappings``)."""
+        return {other.api_version: tuple(f"f:{p}" for p in other.scale.spec_replicas) if other.scale else None
+                for other in self.resources.values()
+                if other.custom and other.group == rt.group and other.plural == rt.plural}
+
     def update_scale(self, rt: ResourceType, namespace: str | None, name: str, *, body: Any = None,
-                     patch: tuple[str, Any] | None = None) -> dict[str, Any]:
+                     patch: tuple[str, Any] | None = None, manager: str = "") -> dict[str, Any]:
         assert rt.scale is not None
         old = self._existing(rt, namespace, name)
         current = self._scale_of(rt, old)
@@ -417,9 +479,18 @@ class Registry:
             raise errors.invalid("Scale", "autoscaling", name, [{
                 "reason": "FieldValueInvalid", "field": "spec.replicas",
                 "message": f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0"}])
+        # Field ownership goes through the Scale (managedfields.ScaleHandler): the owners of the replicas path
+        # become owners of the Scale's spec.replicas, the Scale's field manager runs, and the result is mapped
+        # back onto the parent's entries.
+        mappings = self._scale_mappings(rt)
+        parent_fields = old["metadata"].get("managedFields")
+        scale_fields = managedfields.scale_to_subresource(parent_fields, mappings)
+        live_scale = {**current, "metadata": {**current["metadata"], "managedFields": scale_fields}}
+        scale_fields = managedfields.update(_SCALE_SCOPE, live_scale, scale, manager)
         new = copy.deepcopy(old)
         _set_path(new, rt.scale.spec_replicas, replicas)
-        updated = self._update(rt, namespace, name, old, new, None)
+        updated = self._update(rt, namespace, name, old, new, None, managed_fields=managedfields.scale_to_parent(
+            parent_fields, scale_fields, mappings, rt.api_version))
         return self._scale_of(rt, updated)
 
     # -- delete --------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ from typing import Any
 
 from .errors import Cause, invalid, required_field
 from .schema import CompiledSchema
+from .typed import Type
 
-__all__ = ["ResourceType", "ScaleSpec", "builtin_resources", "crd_resources", "validate_crd", "parse_json_path"]
+__all__ = ["ResourceType", "ScaleSpec", "builtin_resources", "crd_resources", "validate_crd", "parse_json_path",
+           "OBJECT_META_SCHEMA", "SCALE_SCHEMA"]
 
 ALL_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 META_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
@@ -18,6 +20,64 @@ META_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 def parse_json_path(path: str) -> list[str]:
     """``.spec.replicas`` -> ``["spec", "replicas"]`` (the simple paths CRD scale subresources allow)."""
     return [p for p in path.strip().lstrip(".").split(".") if p]
+
+
+# -- schemas for server-side apply (how the field manager types objects) ----------------------------------
+
+_STR: dict[str, Any] = {"type": "string"}
+_INT: dict[str, Any] = {"type": "integer"}
+_BOOL: dict[str, Any] = {"type": "boolean"}
+_ANY: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+_STR_MAP: dict[str, Any] = {"type": "object", "additionalProperties": _STR}
+
+
+def _obj(**properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties}
+
+
+def _list_map(keys: list[str], items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": keys, "items": items}
+
+
+# ObjectMeta as the field manager sees it: labels/annotations are granular maps, finalizers a set,
+# ownerReferences a map list keyed by uid, managedFields atomic.
+OBJECT_META_SCHEMA: dict[str, Any] = _obj(
+    name=_STR, generateName=_STR, namespace=_STR, selfLink=_STR, uid=_STR, resourceVersion=_STR,
+    generation=_INT, creationTimestamp=_STR, deletionTimestamp=_STR, deletionGracePeriodSeconds=_INT,
+    labels=_STR_MAP, annotations=_STR_MAP,
+    finalizers={"type": "array", "x-kubernetes-list-type": "set", "items": _STR},
+    ownerReferences=_list_map(["uid"], _obj(apiVersion=_STR, kind=_STR, name=_STR, uid=_STR, controller=_BOOL,
+                                            blockOwnerDeletion=_BOOL)),
+    managedFields={"type": "array", "items": _ANY},
+)
+
+
+def _root(**properties: dict[str, Any]) -> dict[str, Any]:
+    return _obj(apiVersion=_STR, kind=_STR, metadata=OBJECT_META_SCHEMA, **properties)
+
+
+_CONDITIONS = _list_map(["type"], _obj(type=_STR, status=_STR, lastTransitionTime=_STR, reason=_STR, message=_STR))
+
+SCALE_SCHEMA = _root(spec=_obj(replicas=_INT), status=_obj(replicas=_INT, selector=_STR))
+
+_BUILTIN_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    ("", "namespaces"): _root(spec=_obj(finalizers={"type": "array", "items": _STR}),
+                              status=_obj(phase=_STR, conditions=_CONDITIONS)),
+    ("", "configmaps"): _root(data=_STR_MAP, binaryData=_STR_MAP, immutable=_BOOL),
+    ("", "secrets"): _root(data=_STR_MAP, stringData=_STR_MAP, type=_STR, immutable=_BOOL),
+    ("autoscaling", "horizontalpodautoscalers"): _root(
+        spec=_obj(scaleTargetRef=_obj(apiVersion=_STR, kind=_STR, name=_STR), minReplicas=_INT, maxReplicas=_INT,
+                  metrics={"type": "array", "items": _ANY}, behavior=_ANY),
+        status=_obj(observedGeneration=_INT, lastScaleTime=_STR, currentReplicas=_INT, desiredReplicas=_INT,
+                    currentMetrics={"type": "array", "items": _ANY}, conditions=_CONDITIONS)),
+}
+
+
+def _apply_schema(root: dict[str, Any]) -> dict[str, Any]:
+    """A CRD's schema with the properties every object has (kube-apiserver adds them from ObjectMeta)."""
+    props = dict(root.get("properties") or {})
+    props.update(apiVersion=_STR, kind=_STR, metadata=OBJECT_META_SCHEMA)
+    return {**root, "properties": props}
 
 
 @dataclass(frozen=True)
@@ -48,6 +108,14 @@ class ResourceType:
     printer_columns: list[dict[str, Any]] = field(default_factory=list)
     ready_at: float = 0.0                    # loop time before which requests get 429 (storage initializing)
     storage_version: bool = True
+    apply_schema: dict[str, Any] | None = None   # the schema the field manager types objects with
+    _apply_type: Type | None = field(default=None, init=False, repr=False)
+
+    @property
+    def apply_type(self) -> Type:
+        if self._apply_type is None:
+            self._apply_type = Type(self.apply_schema or _BUILTIN_SCHEMAS.get((self.group, self.plural)) or _root())
+        return self._apply_type
 
     @property
     def api_version(self) -> str:
@@ -90,7 +158,20 @@ def builtin_resources() -> list[ResourceType]:
         ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
                      False, "customresourcedefinition", ["crd", "crds"], categories=["api-extensions"],
                      status_subresource=True, has_generation=True),
+        ResourceType("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True,
+                     "horizontalpodautoscaler", ["hpa"], categories=["all"], status_subresource=True,
+                     has_generation=True, printer_columns=_HPA_COLUMNS),
     ]
+
+
+# The columns of `kubectl get hpa` that are plain JSONPaths (REFERENCE and TARGETS are computed by the real
+# server's printer and are left out).
+_HPA_COLUMNS = [
+    {"name": "MinPods", "type": "integer", "jsonPath": ".spec.minReplicas"},
+    {"name": "MaxPods", "type": "integer", "jsonPath": ".spec.maxReplicas"},
+    {"name": "Replicas", "type": "integer", "jsonPath": ".status.currentReplicas"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
 
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -189,6 +270,7 @@ def crd_resources(crd: dict[str, Any], compiled: dict[int, CompiledSchema]) -> l
             unconditional_update=False,
             printer_columns=list(version.get("additionalPrinterColumns") or []),
             storage_version=bool(version.get("storage")),
+            apply_schema=_apply_schema(compiled[i].schema) if i in compiled else _root(),
         ))
     return out
 

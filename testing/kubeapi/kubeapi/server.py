@@ -18,6 +18,7 @@ from aiohttp import web
 from . import errors, tables
 from .discovery import api_group, core_versions, group_list, resource_list, version_info
 from .errors import APIError
+from .managedfields import manager_from_user_agent, validate_options
 from .registry import Registry
 from .resources import ResourceType
 from .selectors import parse_field_selector, parse_label_selector
@@ -30,6 +31,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+# YAML as sigs.k8s.io/yaml reads it: timestamps stay strings.
+_YAMLLoader: Any = type("_YAMLLoader", (yaml.SafeLoader,), {})
+_YAMLLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -123,7 +135,7 @@ class KubeAPIServer:
         Callable from the server's loop or from any other thread (then it runs in the server's loop).
         """
         def register() -> dict[str, Any]:
-            return copy.deepcopy(self.registry.create(self.registry.crd_type, None, crd))
+            return copy.deepcopy(self.registry.create(self.registry.crd_type, None, crd, manager="kubeapi"))
         return self._in_loop(register)
 
     def _in_loop(self, fn: Callable[[], T]) -> T:
@@ -218,13 +230,17 @@ class KubeAPIServer:
             raise errors.path_not_found()
         self.registry.check_ready(rt)
         method = request.method
+        # The field manager of a write: the fieldManager parameter, else the User-Agent's program name.
+        field_manager = request.query.get("fieldManager") or None
+        manager = field_manager or manager_from_user_agent(request.headers.get("User-Agent"))
         if name is None:
             if method == "GET":
                 if _truthy(request.query.get("watch")):
                     return await self._watch(request, rt, namespace)
                 return self._list(request, rt, namespace)
             if method == "POST":
-                created = self.registry.create(rt, namespace, await self._body(request))
+                validate_options("CreateOptions", field_manager, apply=None, force=None)
+                created = self.registry.create(rt, namespace, await self._body(request), manager=manager)
                 return _json(created, status=201)
             raise errors.method_not_allowed(method)
         if method == "GET":
@@ -235,21 +251,29 @@ class KubeAPIServer:
                 return _json(tables.table(rt, [obj], obj["metadata"]["resourceVersion"], None))
             return _json(obj)
         if method == "PUT":
+            validate_options("UpdateOptions", field_manager, apply=None, force=None)
             body = await self._body(request)
             if subresource == "scale":
-                return _json(self.registry.update_scale(rt, namespace, name, body=body))
-            return _json(self.registry.replace(rt, namespace, name, body, subresource))
+                return _json(self.registry.update_scale(rt, namespace, name, body=body, manager=manager))
+            return _json(self.registry.replace(rt, namespace, name, body, subresource, manager=manager))
         if method == "PATCH":
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if content_type not in ("application/json-patch+json", "application/merge-patch+json",
-                                    "application/strategic-merge-patch+json") or (
+            if content_type not in _PATCH_TYPES or (
                     content_type == "application/strategic-merge-patch+json" and rt.custom
-                    and subresource != "scale"):
-                raise errors.unsupported_media_type(content_type)
+                    and subresource != "scale") or (content_type == APPLY_PATCH and subresource == "scale"):
+                raise errors.unsupported_media_type(content_type, scale=subresource == "scale")
+            validate_options("PatchOptions", field_manager, apply=content_type == APPLY_PATCH,
+                             force=request.query.get("force"))
+            if content_type == APPLY_PATCH:
+                applied, was_created = self.registry.apply(rt, namespace, name, self._yaml(await request.read()),
+                                                           subresource, manager=manager,
+                                                           force=_truthy(request.query.get("force")))
+                return _json(applied, status=201 if was_created else 200)
             body = await self._body(request)
             if subresource == "scale":
-                return _json(self.registry.update_scale(rt, namespace, name, patch=(content_type, body)))
-            return _json(self.registry.patch(rt, namespace, name, content_type, body, subresource))
+                return _json(self.registry.update_scale(rt, namespace, name, patch=(content_type, body),
+                                                        manager=manager))
+            return _json(self.registry.patch(rt, namespace, name, content_type, body, subresource, manager=manager))
         if method == "DELETE":
             if subresource is not None:
                 raise errors.method_not_allowed(method)
@@ -271,9 +295,17 @@ class KubeAPIServer:
             return json.loads(raw)
         except ValueError:
             try:
-                return yaml.safe_load(raw)
+                return yaml.load(raw, Loader=_YAMLLoader)  # noqa: S506 - a SafeLoader subclass
             except yaml.YAMLError as e:
                 raise errors.bad_request(f"couldn't decode the request body: {e}") from None
+
+    @staticmethod
+    def _yaml(raw: bytes) -> Any:
+        """An apply configuration: YAML (or JSON, which is YAML)."""
+        try:
+            return yaml.load(raw, Loader=_YAMLLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as e:
+            raise errors.bad_request(f"error decoding YAML: {e}") from None
 
     def _selectors(self, request: web.Request, rt: ResourceType) -> tuple[Any, Any]:
         labels = parse_label_selector(request.query.get("labelSelector"))
