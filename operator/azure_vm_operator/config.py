@@ -23,6 +23,14 @@ class OperatorConfig:
     azure_disable_instance_discovery: bool = False
     subscription_id: str | None = None  #: default for resources without spec.subscriptionId
     lro_polling_interval: float | None = None  #: None = the SDK's default (ARM's Retry-After wins anyway)
+    #: Client-side ARM throttling (azure/throttle.py): token buckets per subscription seeded with ARM's and
+    #: Microsoft.Compute's documented limits, corrected from ARM's headers, so requests wait before ARM answers 429.
+    #: False installs nothing: every request goes at once (for comparison benchmarks).
+    arm_throttle: bool = True
+    #: Multiplier of every seeded bucket size and refill rate (ARM reads 250 + 25/s, writes and deletes 200 + 10/s,
+    #: Compute's policies): 0.5 for a principal that shares its subscription with another client, 2 if Azure raised
+    #: the limits. Must be > 0.
+    arm_throttle_scale: float = 1.0
     # Reconciliation
     resync_interval: float = 300.0  #: seconds between observations of each resource (drift detection)
     backoff_base: float = 2.0  #: first retry delay after a transient error, doubled per retry
@@ -74,6 +82,8 @@ ENV_VARS = {
     "azure_disable_instance_discovery": "AZURE_DISABLE_INSTANCE_DISCOVERY",
     "subscription_id": "AZURE_SUBSCRIPTION_ID",
     "lro_polling_interval": "AZVM_LRO_POLLING_INTERVAL",
+    "arm_throttle": "AZVM_ARM_THROTTLE",
+    "arm_throttle_scale": "AZVM_ARM_THROTTLE_SCALE",
     "resync_interval": "AZVM_RESYNC_INTERVAL",
     "backoff_base": "AZVM_BACKOFF_BASE",
     "backoff_max": "AZVM_BACKOFF_MAX",

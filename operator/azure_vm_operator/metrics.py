@@ -28,6 +28,24 @@ ARM_RATELIMIT_REMAINING = Gauge(
     "Requests left in an ARM / Microsoft.Compute throttling bucket, from the last response's headers.",
     ["subscription", "bucket"],
 )
+ARM_THROTTLE_WAIT = Histogram(
+    "azvm_arm_throttle_wait_seconds", "Time a request waited for a token of one client-side throttling bucket "
+    "(azure/throttle.py; per-resource buckets are labelled '<policy>:resource').", ["subscription", "bucket"],
+    buckets=(0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+ARM_THROTTLED = Counter(
+    "azvm_arm_throttled_responses_total", "429 answers from ARM, by the client-side bucket they blocked (the one Azure "
+    "named as empty, else each bucket of the request that Azure did not report as holding a token).",
+    ["subscription", "bucket"],
+)
+ARM_THROTTLE_TOKENS = Gauge(
+    "azvm_arm_throttle_tokens", "Tokens the client-side throttle estimates are left in a subscription-wide bucket.",
+    ["subscription", "bucket"],
+)
+ARM_BREAKER_STATE = Gauge(
+    "azvm_arm_circuit_breaker_state", "The ARM circuit breaker of a subscription: 0 closed, 1 half-open, 2 open "
+    "(requests wait).", ["subscription"],
+)
 VM_INFO = Gauge(
     "azvm_virtualmachine_info", "One series per VirtualMachine resource, labelled with what Azure reports.",
     ["namespace", "name", "size", "location", "power_state", "ready"],

@@ -15,6 +15,8 @@ from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from .. import metrics
 from ..config import OperatorConfig
+from .throttle import ArmThrottle, ThrottlePolicy, subscription_of
+from .throttle import rate_limit_buckets as rate_limit_buckets  # re-exported: its home was this module
 
 
 class ArmObserver(SansIOHTTPPolicy):  # type: ignore[type-arg]
@@ -25,31 +27,11 @@ class ArmObserver(SansIOHTTPPolicy):  # type: ignore[type-arg]
     def on_response(self, request: Any, response: Any) -> None:
         http_request, http_response = request.http_request, response.http_response
         metrics.ARM_REQUESTS.labels(http_request.method, str(http_response.status_code)).inc()
-        subscription = _subscription_of(http_request.url)
+        subscription = subscription_of(http_request.url)
         if subscription is None:
             return
         for name, value in rate_limit_buckets(http_response.headers).items():
             metrics.ARM_RATELIMIT_REMAINING.labels(subscription, name).set(value)
-
-
-def rate_limit_buckets(headers: Mapping[str, str]) -> dict[str, float]:
-    """Bucket name -> requests left, from ARM's throttling headers (pure; unknown shapes are skipped)."""
-    buckets: dict[str, float] = {}
-    for kind in ("reads", "writes", "deletes"):
-        value = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}")
-        if value is not None and value.strip().isdigit():
-            buckets[f"subscription-{kind}"] = float(value)
-    for part in (headers.get("x-ms-ratelimit-remaining-resource") or "").split(","):
-        name, _, left = part.strip().partition(";")
-        if name and left.strip().isdigit():
-            buckets[name.strip()] = float(left)
-    return buckets
-
-
-def _subscription_of(url: str) -> str | None:
-    parts = url.split("?", 1)[0].split("/")
-    lowered = [p.lower() for p in parts]
-    return parts[lowered.index("subscriptions") + 1] if "subscriptions" in lowered[:-1] else None
 
 
 def build_credential(config: OperatorConfig) -> AsyncTokenCredential:
@@ -86,6 +68,8 @@ class AzureClients:
 
     The operator's own credential serves every resource by default; a resource with ``credentialsSecretRef``
     brings a service principal of its own (``credential_for_secret``), cached by a digest of the secret's values.
+    Every client's pipeline waits for ARM's and Microsoft.Compute's limits (``throttle``, see throttle.py) unless
+    ``config.arm_throttle`` is off.
     """
 
     def __init__(self, config: OperatorConfig, credential: AsyncTokenCredential | None = None) -> None:
@@ -93,12 +77,19 @@ class AzureClients:
         self._credential = credential or build_credential(config)
         self._secret_credentials: dict[str, AsyncTokenCredential] = {}
         self._clients: dict[tuple[str, str], SubscriptionClients] = {}
+        #: client-side throttling (azure/throttle.py), shared by every SDK client of every subscription
+        self.throttle = ArmThrottle(config.arm_throttle_scale) if config.arm_throttle else None
 
     def _client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of one SDK client (each needs its own ThrottlePolicy: a policy is part of one pipeline;
+        they share the throttle)."""
+        per_retry: list[Any] = [ArmObserver()]
+        if self.throttle is not None:
+            per_retry.insert(0, ThrottlePolicy(self.throttle))
         kwargs: dict[str, Any] = {
             "base_url": self._config.azure_endpoint,
             "credential_scopes": [f"{self._config.azure_audience.rstrip('/')}/.default"],
-            "per_retry_policies": [ArmObserver()],
+            "per_retry_policies": per_retry,
         }
         if self._config.azure_ca:
             kwargs["connection_verify"] = self._config.azure_ca
@@ -139,11 +130,10 @@ class AzureClients:
         clients = self._clients.get(cache_key)
         if clients is None:
             credential = self._secret_credentials[credential_key] if credential_key else self._credential
-            kwargs = self._client_kwargs()
             clients = SubscriptionClients(
-                compute=ComputeManagementClient(credential, subscription_id, **kwargs),
-                network=NetworkManagementClient(credential, subscription_id, **kwargs),
-                resources=ResourceManagementClient(credential, subscription_id, **kwargs),
+                compute=ComputeManagementClient(credential, subscription_id, **self._client_kwargs()),
+                network=NetworkManagementClient(credential, subscription_id, **self._client_kwargs()),
+                resources=ResourceManagementClient(credential, subscription_id, **self._client_kwargs()),
             )
             self._clients[cache_key] = clients
         return clients
