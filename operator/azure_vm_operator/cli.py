@@ -9,14 +9,10 @@ import signal
 import sys
 
 from .config import OperatorConfig
+from .sharding import Shard
 
 
-def _run(args: argparse.Namespace) -> int:
-    import kopf
-
-    from .runner import run_operator
-
-    kopf.configure(verbose=args.verbose, debug=args.debug)
+def _config(args: argparse.Namespace) -> OperatorConfig:
     config = OperatorConfig.from_env(
         kubeconfig=args.kubeconfig,
         namespace=args.namespace,
@@ -29,7 +25,20 @@ def _run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         leader_elect=True if args.leader_elect else None,
         leader_election_namespace=args.leader_election_namespace,
+        shard_count=args.shard_count,
+        shard_index=args.shard_index,
+        selector=args.selector,
     )
+    Shard.of(config)  # validates the shard settings
+    return config
+
+
+def _run(args: argparse.Namespace, config: OperatorConfig) -> int:
+    import kopf
+
+    from .runner import run_operator
+
+    kopf.configure(verbose=args.verbose, debug=args.debug)
     stop = None
 
     async def main_with_signals() -> bool:
@@ -61,12 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--leader-elect", action="store_true",
                      help="run several replicas: only the holder of a Lease acts [AZVM_LEADER_ELECT]")
     run.add_argument("--leader-election-namespace", help="namespace of the Lease [POD_NAMESPACE] (default: default)")
+    run.add_argument("--shard-count", type=int,
+                     help="split the resources into this many shards, one per replica [AZVM_SHARD_COUNT] (default 1)")
+    run.add_argument("--shard-index", type=int,
+                     help="the shard this replica reconciles, 0 .. count-1 [AZVM_SHARD_INDEX] (default 0)")
+    run.add_argument("--selector", help="reconcile only resources with these labels, e.g. team=a [AZVM_SELECTOR]")
     run.add_argument("--verbose", "-v", action="store_true")
     run.add_argument("--debug", action="store_true")
 
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return _run(args)
+    try:
+        config = _config(args)
+    except ValueError as exc:  # a shard index out of range, a number that is none
+        parser.error(str(exc))
+    return _run(args, config)
 
 
 if __name__ == "__main__":

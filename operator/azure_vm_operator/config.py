@@ -39,6 +39,10 @@ class OperatorConfig:
     leader_elect: bool = False
     leader_election_namespace: str | None = None  #: default: $POD_NAMESPACE, else "default"
     lease_duration: float = 15.0
+    # Sharding (sharding.py): each replica reconciles the resources of its shard, within what the selector selects
+    shard_count: int = 1  #: 1 = no sharding
+    shard_index: int = 0  #: 0 .. shard_count - 1
+    selector: str | None = None  #: a label selector: the API server sends only matching resources
     # Observability
     metrics_port: int | None = 8080  #: None = no metrics endpoint
     metrics_host: str = "0.0.0.0"
@@ -91,4 +95,7 @@ ENV_VARS = {
     "leader_elect": "AZVM_LEADER_ELECT",
     "leader_election_namespace": "POD_NAMESPACE",
     "lease_duration": "AZVM_LEASE_DURATION",
+    "shard_count": "AZVM_SHARD_COUNT",
+    "shard_index": "AZVM_SHARD_INDEX",
+    "selector": "AZVM_SELECTOR",
 }

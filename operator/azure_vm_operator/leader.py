@@ -5,6 +5,9 @@ leader itself before starting Kopf: only the replica holding the Lease runs hand
 when the holder stops renewing (a crash) or releases the Lease (a graceful stop). Optimistic concurrency on the
 Lease's resourceVersion decides races.
 
+With sharding, each shard elects its own leader on a Lease of its own (``sharding.Shard.lease_name``:
+``azure-vm-operator-shard-<i>-of-<N>``), so replicas of one shard stand by for each other only.
+
 The renewals run in a thread of their own with the synchronous client: Kopf treats every asyncio task created
 while it runs as its own and cancels it when it stops, so the election keeps out of Kopf's event loop.
 """

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Callable
 
 import kopf
 
 from .config import OperatorConfig
+from .sharding import Shard
+
+logger = logging.getLogger(__name__)
 
 
 async def run_operator(
@@ -23,8 +27,11 @@ async def run_operator(
     should exit and come back as a standby), False otherwise.
 
     ``azure_credential`` overrides the credential built from the configuration (an async TokenCredential).
-    With ``config.leader_elect``, Kopf starts only once this replica holds the leader Lease.
+    With ``config.leader_elect``, Kopf starts only once this replica holds the leader Lease (one per shard).
     """
+    shard = Shard.of(config)  # invalid shard settings fail before anything starts
+    if shard.sharded or shard.selector:
+        logger.info("reconciling %s (label selector: %s)", shard.name, shard.selector or "none")
     if not config.leader_elect:
         await _run_kopf(config, ready_flag, stop_flag, azure_credential)
         return False
@@ -32,12 +39,12 @@ async def run_operator(
     import kubernetes.client
 
     from .kube import load_configuration
-    from .leader import LeaseElector
+    from .leader import LEASE_NAME, LeaseElector
 
     stop = stop_flag or asyncio.Event()
     loop = asyncio.get_running_loop()
     api_client = kubernetes.client.ApiClient(load_configuration(config.kubeconfig))
-    elector = LeaseElector(api_client, config.leader_election_namespace or "default",
+    elector = LeaseElector(api_client, config.leader_election_namespace or "default", shard.lease_name(LEASE_NAME),
                            lease_duration=config.lease_duration, renew_deadline=config.lease_duration * 2 / 3,
                            retry_period=max(0.5, config.lease_duration / 7.5))
     if identity:

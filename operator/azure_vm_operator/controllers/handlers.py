@@ -20,6 +20,7 @@ from ..api.constants import FINALIZER, GROUP, VERSION
 from ..azure.clients import AzureClients
 from ..config import OperatorConfig
 from ..kube import KubeClient, connection_info, load_configuration
+from ..sharding import Shard
 from .frame import InProgress, Kind, Reconciler, TransientError
 from .status import ResourceRef, StatusReporter
 from .scaleset import ScaleSetKind
@@ -48,7 +49,11 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config = _config(memo)
-    settings.persistence.finalizer = FINALIZER
+    shard = Shard.of(config)
+    # One per shard: Kopf removes its finalizer from every resource none of its handlers serves.
+    settings.persistence.finalizer = shard.finalizer(FINALIZER)
+    if shard.sharded:
+        settings.posting.reporting_component = shard.component("azure-vm-operator")  # Events name the shard
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration")
@@ -65,6 +70,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         for kind in (make() for make in KINDS)
     }
     memo["locks"] = {}
+    if shard.selector:  # filtered by the API server: other resources never reach this replica
+        for plural in memo["reconcilers"]:
+            settings.watching.label_selectors[GROUP, plural] = shard.selector
     if config.metrics_port is not None and not memo.get("metrics_started"):
         metrics.serve(config.metrics_port, config.metrics_host)
         memo["metrics_started"] = True
@@ -82,6 +90,11 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await memo["azure"].close()
     if "kube" in memo:
         memo["kube"].close()
+
+
+def in_shard(memo: kopf.Memo, namespace: str | None, name: str | None, **_: Any) -> bool:
+    """The filter (``when=``) of every resource handler: only the resources of this replica's shard."""
+    return Shard.of(_config(memo)).owns(namespace, name)
 
 
 def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
@@ -112,18 +125,18 @@ def register(plural: str) -> None:
             except InProgress as exc:
                 raise kopf.TemporaryError(f"in progress: {exc}", delay=frame.recheck_delay(exc.delay)) from exc
 
-    @kopf.on.resume(GROUP, VERSION, plural, id=f"reconcile_{plural}")
-    @kopf.on.create(GROUP, VERSION, plural, id=f"reconcile_{plural}")
-    @kopf.on.update(GROUP, VERSION, plural, id=f"reconcile_{plural}")
+    @kopf.on.resume(GROUP, VERSION, plural, id=f"reconcile_{plural}", when=in_shard)
+    @kopf.on.create(GROUP, VERSION, plural, id=f"reconcile_{plural}", when=in_shard)
+    @kopf.on.update(GROUP, VERSION, plural, id=f"reconcile_{plural}", when=in_shard)
     async def reconcile(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
         await one_pass(memo, body, retry, deleting=False)
 
-    @kopf.on.delete(GROUP, VERSION, plural, id=f"delete_{plural}")
+    @kopf.on.delete(GROUP, VERSION, plural, id=f"delete_{plural}", when=in_shard)
     async def delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
         await one_pass(memo, body, retry, deleting=True)
         memo["locks"].pop(body["metadata"]["uid"], None)
 
-    @kopf.daemon(GROUP, VERSION, plural, id=f"observe_{plural}", cancellation_timeout=10.0)
+    @kopf.daemon(GROUP, VERSION, plural, id=f"observe_{plural}", cancellation_timeout=10.0, when=in_shard)
     async def observe(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
         frame = reconciler(memo)
         delay = frame.config.resync_interval
