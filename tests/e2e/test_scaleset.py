@@ -221,14 +221,18 @@ def test_a_suspect_capacity_read_never_scales_down(env, operator, sets, compute)
     sets.wait_condition("careful", "Ready", timeout=60)
     bad = vmss(compute, "careful")
     bad["sku"]["capacity"] = 0
-    rule = env.inject_fault(method="GET", path="virtualMachineScaleSets/careful$", status=200,
-                            body=bad, count=5)
+    # The bad answer, wherever the operator reads the set: its own GET, or the group's listing.
+    rules = [env.inject_fault(method="GET", path="virtualMachineScaleSets/careful$", status=200, body=bad, count=5),
+             env.inject_fault(method="GET", path=f"resourceGroups/{RG}/providers/Microsoft.Compute/"
+                                                 "virtualMachineScaleSets$", status=200, body={"value": [bad]},
+                              count=5)]
     env.clear_arm_requests()
     sets.annotate("careful", {"compute.azvm.io/reconcile-requested-at": "now"})
     wait_for(lambda: "SuspectCapacityRead" in [e.reason for e in sets.events("careful")], 30,
              what="the suspect read reported")
     assert capacity_writes(env, "careful") == []
-    env.admin(lambda a: a.remove_fault(rule))
+    for rule in rules:
+        env.admin(lambda a, rule=rule: a.remove_fault(rule))
     sets.wait_condition("careful", "Ready", timeout=30)
     assert len(instances(compute, "careful")) == 3 and capacity_writes(env, "careful") == []
 

@@ -38,15 +38,19 @@ from ..azure import infrastructure as infra
 from ..azure import ownership
 from ..azure.clients import AzureClients, SubscriptionClients
 from ..azure.errors import ArmFailure, ErrorKind, classify, is_not_found
+from ..azure.machine import b64
 from ..config import OperatorConfig
 from ..kube import KubeClient, ReferenceNotFound
 from . import operations
+from .observation import Getter, Lister, ObservationCache
 from .operations import PendingOperation
 from .status import ResourceRef, StatusReporter
 
 logger = logging.getLogger(__name__)
 
 DRIFTED = "Drifted"
+#: status.printableStatus while a resource is not Ready, by what it is doing (default Provisioning)
+PRINTABLE_WHILE = {"Scaling": "Scaling", "RollingOut": "RollingOut", "Deleting": "Deleting"}
 #: How soon to look again at something Azure is working on when it gave no Retry-After.
 DEFAULT_RECHECK = 5.0
 
@@ -90,7 +94,8 @@ class StatusView:
     fields: dict[str, Any]
     ready: bool
     message: str
-    printable: str  #: status.printableStatus when ready (Provisioning otherwise)
+    printable: str  #: status.printableStatus when ready
+    printable_not_ready: str | None = None  #: ... when not (default Provisioning)
 
 
 class Spec(Protocol):
@@ -185,12 +190,52 @@ class Context(Generic[S]):
             raise
         return result.as_dict() if hasattr(result, "as_dict") else dict(result)
 
+    async def read(self, resource_type: str, resource_group: str, name: str, lister: Lister,
+                   getter: Callable[[], Awaitable[Any]]) -> dict[str, Any] | None:
+        """One Azure resource, served from the shared listing of its resource group and type when that is
+        trustworthy (see ``observation``), else by ``getter`` (a direct GET; 404 is None)."""
+        key = (id(self.az), resource_group.lower(), resource_type)
+        direct: Getter = lambda: self.get(getter())  # noqa: E731 - built only when needed
+        return await self.reconciler.cache.read(self.ref.key, key, name, lister, direct)
+
+    async def read_named(self, operations_group: Any, resource_type: str, resource_group: str,
+                         name: str) -> dict[str, Any] | None:
+        """``read`` for the common case: the SDK operations group lists a resource group (``list(rg)``) and gets one
+        resource (``get(rg, name)``)."""
+        return await self.read(resource_type, resource_group, name, lambda: operations_group.list(resource_group),
+                               lambda: operations_group.get(resource_group, name))
+
+    async def machine_secrets(self) -> tuple[str | None, str | None]:
+        """The admin password and the custom data (base64) a machine is created with, from the resource's own
+        namespace only; never logged or kept. A missing Secret, ConfigMap or key is Stalled."""
+        spec: Any = self.spec
+        kube, namespace = self.reconciler.kube, self.ref.namespace
+        password = custom_data = None
+        try:
+            if spec.admin_password_ref:
+                values = await kube.read_secret(namespace, spec.admin_password_ref.name)
+                password = values.get(spec.admin_password_ref.key)
+                if not password:
+                    raise Stalled("SecretKeyNotFound", f"Secret {spec.admin_password_ref.name} has no key "
+                                                       f"{spec.admin_password_ref.key!r}")
+            source = spec.custom_data_secret_ref or spec.custom_data_config_map_ref
+            if source is not None:
+                values = (await kube.read_secret(namespace, source.name) if spec.custom_data_secret_ref
+                          else await kube.read_config_map(namespace, source.name))
+                if source.key not in values:
+                    raise Stalled("SecretKeyNotFound", f"{source.name} has no key {source.key!r} for customData")
+                custom_data = b64(values[source.key])
+        except ReferenceNotFound as exc:
+            raise Stalled(f"{exc.kind}NotFound", str(exc)) from exc
+        return password, custom_data
+
     async def start(self, begin: Callable[..., Awaitable[Any]], *args: Any, action: str, target: str,
                     reason: str = "Updating", message: str | None = None,
                     events: tuple[tuple[str, str], ...] = (), **kwargs: Any) -> dict[str, Any] | None:
         """Start an Azure operation. Finished at once: returns the resource body. Otherwise the operation is kept
         on the resource and the pass ends with InProgress (nobody waits on it)."""
         metrics.AZURE_OPERATIONS.labels(self.kind, action.split()[0]).inc()
+        self.reconciler.cache.touch(self.ref.key)
         started = await operations.start(begin, *args, action=action, target=target, events=events, **kwargs)
         if started.pending is None:
             for reason, message in events:
@@ -263,8 +308,10 @@ class Reconciler(Generic[S, O]):
     """Runs a kind's steps under the frame's policies; one instance per kind, shared by all its resources."""
 
     def __init__(self, kind: Kind[S, O], config: OperatorConfig, azure: AzureClients, reporter: StatusReporter,
-                 kube: KubeClient, shared_locks: dict[str, asyncio.Lock] | None = None) -> None:
+                 kube: KubeClient, shared_locks: dict[str, asyncio.Lock] | None = None,
+                 cache: ObservationCache | None = None) -> None:
         self.kind = kind
+        self.cache = cache if cache is not None else ObservationCache(config.observe_interval)
         self.config = config
         self.azure = azure
         self.reporter = reporter
@@ -380,6 +427,7 @@ class Reconciler(Generic[S, O]):
 
     def forget(self, ref: ResourceRef) -> None:
         self._operations.pop(self._key(ref), None)
+        self.cache.forget(ref.key)
         self.reporter.forget(ref)
         self.kind.forget(ref)
 
@@ -428,7 +476,8 @@ class Reconciler(Generic[S, O]):
                 drift_fields, drifted = self._drift(ctx)
                 if ctx.drift:  # e.g. a correction just started: say what was found
                     updates.append(drifted)
-                await self._report(ref, updates, {**ctx.fields, **drift_fields, "printableStatus": "Provisioning"})
+                printable = PRINTABLE_WHILE.get(exc.reason, "Provisioning")
+                await self._report(ref, updates, {**ctx.fields, **drift_fields, "printableStatus": printable})
             raise
         except AzureError as exc:
             failure = classify(exc)
@@ -479,6 +528,7 @@ class Reconciler(Generic[S, O]):
         if not status.done:
             raise InProgress(f"{pending.action} in progress", self.recheck_delay(status.retry_after))
         self.remember_operation(ctx.ref, None)
+        self.cache.touch(ctx.ref.key)  # what the operation changed is read directly until the next listing
         if status.failure is not None:
             kind_verdict = getattr(self.kind, "on_operation_failed", None)
             stalled = kind_verdict(ctx, pending, status.failure) if kind_verdict is not None else None
@@ -517,7 +567,7 @@ class Reconciler(Generic[S, O]):
             return ready
         if ready:
             fields["appliedGeneration"] = ctx.ref.generation
-        fields["printableStatus"] = view.printable if ready else "Provisioning"
+        fields["printableStatus"] = view.printable if ready else (view.printable_not_ready or "Provisioning")
         reason = "Reconciled" if ready else "InProgress"
         await self._report(ctx.ref, [
             cond.Condition(cond.READY, ready, reason, view.message),

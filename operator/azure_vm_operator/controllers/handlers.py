@@ -22,6 +22,7 @@ from ..config import OperatorConfig
 from ..kube import KubeClient, connection_info, load_configuration
 from ..sharding import Shard
 from .frame import InProgress, Kind, Reconciler, TransientError
+from .observation import ObservationCache
 from .status import ResourceRef, StatusReporter
 from .scaleset import ScaleSetKind
 from .virtualmachine import VirtualMachineKind
@@ -65,8 +66,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["azure"] = AzureClients(config, credential=memo.get("azure_credential"))
     reporter = StatusReporter(kube)
     shared_locks: dict[str, asyncio.Lock] = {}  # shared Azure resources are shared across kinds too
+    cache = ObservationCache(config.observe_interval)  # and so are the listings (a VNet, an NSG ...)
+    memo["observation_cache"] = cache
     memo["reconcilers"] = {
-        kind.plural: Reconciler(kind, config, memo["azure"], reporter, kube, shared_locks)
+        kind.plural: Reconciler(kind, config, memo["azure"], reporter, kube, shared_locks, cache)
         for kind in (make() for make in KINDS)
     }
     memo["locks"] = {}

@@ -24,8 +24,6 @@ from ..azure import infrastructure as infra
 from ..azure import monitor
 from ..azure import scaleset as sst
 from ..azure.errors import ArmFailure
-from ..azure.machine import b64
-from ..kube import ReferenceNotFound
 from .frame import Context, InProgress, Stalled, StatusView
 from .operations import PendingOperation
 from .status import ResourceRef
@@ -64,16 +62,18 @@ def _parse_time(value: Any) -> datetime.datetime | None:
 
 
 def replicas_owner(body: Mapping[str, Any]) -> str | None:
-    """Who last set spec.replicas, from the API server's managedFields (the newest manager owning the field)."""
-    owners = []
+    """Who owns spec.replicas, as the API server's managedFields record it: the field managers (kubectl, a GitOps
+    tool, an HPA through /scale ...), comma-separated when they share it. None when nobody is recorded:
+    kube-apiserver does not record a /scale write to a field no manager owned (kubernetes/kubernetes#131892)."""
+    owners = set()
     for entry in (body.get("metadata") or {}).get("managedFields") or []:
         spec = ((entry.get("fieldsV1") or {}).get("f:spec") or {})
         if "f:replicas" in spec:
             name = str(entry.get("manager") or "unknown")
             if entry.get("subresource"):
                 name += f" (/{entry['subresource']})"
-            owners.append((str(entry.get("time") or ""), name))
-    return max(owners)[1] if owners else None
+            owners.add(name)
+    return ", ".join(sorted(owners)) or None
 
 
 class ScaleSetKind:
@@ -108,7 +108,11 @@ class ScaleSetKind:
         rg = spec.resource_group
         sets = az.compute.virtual_machine_scale_sets
         expand = {"expand": "userData"} if spec.user_data is not None else {}
-        observed = ObservedScaleSet(scale_set=await ctx.get(sets.get(rg, spec.azure_name, **expand)))
+        if expand:  # userData comes only with a GET
+            scale_set = await ctx.get(sets.get(rg, spec.azure_name, **expand))
+        else:
+            scale_set = await ctx.read_named(sets, "virtualMachineScaleSets", rg, spec.azure_name)
+        observed = ObservedScaleSet(scale_set=scale_set)
         if observed.scale_set is not None:
             observed.instances = [
                 item.as_dict() async for item in az.compute.virtual_machine_scale_set_vms.list(
@@ -116,9 +120,13 @@ class ScaleSetKind:
             observed.cpu_percent = await self._cpu_percent(ctx, str(observed.scale_set.get("id")))
         if spec.policies.reconcile == "Observe":
             return observed
-        observed.load_balancer = await ctx.get(az.network.load_balancers.get(rg, sst.load_balancer_name(spec)))
-        observed.public_ip = await ctx.get(az.network.public_ip_addresses.get(rg, sst.public_ip_name(spec)))
-        observed.nsg = await ctx.get(az.network.network_security_groups.get(rg, sst.nsg_name(spec)))
+        net = az.network
+        observed.load_balancer = await ctx.read_named(net.load_balancers, "loadBalancers", rg,
+                                                      sst.load_balancer_name(spec))
+        observed.public_ip = await ctx.read_named(net.public_ip_addresses, "publicIPAddresses", rg,
+                                                  sst.public_ip_name(spec))
+        observed.nsg = await ctx.read_named(net.network_security_groups, "networkSecurityGroups", rg,
+                                            sst.nsg_name(spec))
         return observed
 
     async def _cpu_percent(self, ctx: SsContext, scale_set_id: str) -> float | None:
@@ -143,7 +151,7 @@ class ScaleSetKind:
     async def create(self, ctx: SsContext, observed: ObservedScaleSet) -> None:
         spec = ctx.spec
         subnet_id, nsg_id = await self._ensure_network(ctx, observed)
-        password, custom_data = await self._secrets(ctx)
+        password, custom_data = await ctx.machine_secrets()
         capacity = sst.desired_capacity(spec, None)
         body = sst.scale_set_body(spec, ctx.identity, sst.Inputs(subnet_id, nsg_id, password, custom_data), capacity)
         await ctx.start(ctx.az.compute.virtual_machine_scale_sets.begin_create_or_update, spec.resource_group,
@@ -222,27 +230,6 @@ class ScaleSetKind:
         if not (spec.load_balancer.enabled and spec.load_balancer.public) and observed.load_balancer is None:
             await ctx.delete_if_ours(az.network.public_ip_addresses, rg, sst.public_ip_name(spec),
                                      observed.public_ip, "public IP address")
-
-    async def _secrets(self, ctx: SsContext) -> tuple[str | None, str | None]:
-        spec, kube, namespace = ctx.spec, ctx.reconciler.kube, ctx.ref.namespace
-        password = custom_data = None
-        try:
-            if spec.admin_password_ref:
-                values = await kube.read_secret(namespace, spec.admin_password_ref.name)
-                password = values.get(spec.admin_password_ref.key)
-                if not password:
-                    raise Stalled("SecretKeyNotFound", f"Secret {spec.admin_password_ref.name} has no key "
-                                                       f"{spec.admin_password_ref.key!r}")
-            source = spec.custom_data_secret_ref or spec.custom_data_config_map_ref
-            if source is not None:
-                values = (await kube.read_secret(namespace, source.name) if spec.custom_data_secret_ref
-                          else await kube.read_config_map(namespace, source.name))
-                if source.key not in values:
-                    raise Stalled("SecretKeyNotFound", f"{source.name} has no key {source.key!r} for customData")
-                custom_data = b64(values[source.key])
-        except ReferenceNotFound as exc:
-            raise Stalled(f"{exc.kind}NotFound", str(exc)) from exc
-        return password, custom_data
 
     # ---- update ----------------------------------------------------------------------------------------------
 
@@ -500,7 +487,8 @@ class ScaleSetKind:
                        f"provisioningState {fields['provisioningState']}")
         metrics.record_scale_set(ctx.ref.namespace, ctx.ref.name, desired, len(live), fields["readyReplicas"],
                                  fields["updatedReplicas"], [i.power_state for i in live], observed.cpu_percent)
-        return StatusView(fields, ready, message, printable=printable if not ready else spec.power_state)
+        return StatusView(fields, ready, message, printable=spec.power_state,
+                          printable_not_ready=printable if printable in ("Scaling", "RollingOut") else None)
 
     def observe_only(self, ctx: SsContext, observed: ObservedScaleSet) -> tuple[StatusView, list[str]]:
         spec = ctx.spec

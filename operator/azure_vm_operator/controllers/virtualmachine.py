@@ -17,9 +17,8 @@ from ..api.constants import REDEPLOY_REQUESTED_ANNOTATION, RESTART_REQUESTED_ANN
 from ..api.virtualmachine import VirtualMachineSpec, parse_spec
 from ..azure import infrastructure as infra
 from ..azure import virtualmachine as vmt
-from ..azure.machine import b64, power_state
+from ..azure.machine import power_state
 from ..azure.ids import ResourceId
-from ..kube import ReferenceNotFound
 from .frame import Context, InProgress, Stalled, StatusView
 from .status import ResourceRef
 
@@ -68,10 +67,12 @@ class VirtualMachineKind:
                 observed.public_ip = await ctx.get(
                     az.network.public_ip_addresses.get(pip_ref.resource_group, pip_ref.name))
             return observed
-        rg = spec.resource_group
-        observed.nic = await ctx.get(az.network.network_interfaces.get(rg, vmt.nic_name(spec)))
-        observed.public_ip = await ctx.get(az.network.public_ip_addresses.get(rg, vmt.public_ip_name(spec)))
-        observed.nsg = await ctx.get(az.network.network_security_groups.get(rg, vmt.nsg_name(spec)))
+        rg, net = spec.resource_group, az.network
+        observed.nic = await ctx.read_named(net.network_interfaces, "networkInterfaces", rg, vmt.nic_name(spec))
+        observed.public_ip = await ctx.read_named(net.public_ip_addresses, "publicIPAddresses", rg,
+                                                  vmt.public_ip_name(spec))
+        observed.nsg = await ctx.read_named(net.network_security_groups, "networkSecurityGroups", rg,
+                                            vmt.nsg_name(spec))
         if spec.availability_set is not None and observed.vm is None:
             observed.availability_set_missing = await ctx.get(
                 az.compute.availability_sets.get(rg, spec.availability_set.name)) is None
@@ -79,7 +80,10 @@ class VirtualMachineKind:
 
     async def _get_vm(self, ctx: VmContext) -> dict[str, Any] | None:
         spec, vms = ctx.spec, ctx.az.compute.virtual_machines
-        vm = await ctx.get(vms.get(spec.resource_group, spec.azure_name, expand="instanceView"))
+        rg, name = spec.resource_group, spec.azure_name
+        vm = await ctx.read("virtualMachines?$expand=instanceView", rg, name,
+                            lambda: vms.list(rg, expand="instanceView"),
+                            lambda: vms.get(rg, name, expand="instanceView"))
         if vm is not None and spec.user_data is not None:
             # ARM returns userData only when asked for it, and $expand takes one value.
             with_user_data = await ctx.get(vms.get(spec.resource_group, spec.azure_name, expand="userData"))
@@ -176,24 +180,7 @@ class VirtualMachineKind:
 
     async def _vm_inputs(self, ctx: VmContext, nic_id: str) -> vmt.VmInputs:
         """Secrets and custom data the VM is created with, read from the resource's own namespace only."""
-        spec, kube, namespace = ctx.spec, ctx.reconciler.kube, ctx.ref.namespace
-        password = custom_data = None
-        try:
-            if spec.admin_password_ref:
-                values = await kube.read_secret(namespace, spec.admin_password_ref.name)
-                password = values.get(spec.admin_password_ref.key)
-                if not password:
-                    raise Stalled("SecretKeyNotFound", f"Secret {spec.admin_password_ref.name} has no key "
-                                                       f"{spec.admin_password_ref.key!r}")
-            source = spec.custom_data_secret_ref or spec.custom_data_config_map_ref
-            if source is not None:
-                values = (await kube.read_secret(namespace, source.name) if spec.custom_data_secret_ref
-                          else await kube.read_config_map(namespace, source.name))
-                if source.key not in values:
-                    raise Stalled("SecretKeyNotFound", f"{source.name} has no key {source.key!r} for customData")
-                custom_data = b64(values[source.key])
-        except ReferenceNotFound as exc:
-            raise Stalled(f"{exc.kind}NotFound", str(exc)) from exc
+        password, custom_data = await ctx.machine_secrets()
         return vmt.VmInputs(nic_id=nic_id, admin_password=password, custom_data=custom_data)
 
     # ---- update ----------------------------------------------------------------------------------------------

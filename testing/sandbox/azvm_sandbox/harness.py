@@ -138,6 +138,9 @@ class Environment:
     throttling: bool = True  #: as Azure does; tests that count requests get roomy buckets instead of none
     throttle_scale: float = 10.0
     emulator_state_dir: Path | None = None
+    #: the Kubernetes API's bearer token; None: no authentication, for clients that send no token over plain
+    #: HTTP (kubectl does not)
+    kube_token: str | None = "harness-token"
     servers: LoopThread = field(init=False)
     emulator: Any = field(init=False)
     kubeapi: Any = field(init=False)
@@ -151,7 +154,7 @@ class Environment:
         self.servers = LoopThread("servers")
         self.emulator = Emulator(state_dir=self.emulator_state_dir, latency_scale=self.latency_scale,
                                  throttling=self.throttling, throttle_scale=self.throttle_scale)
-        self.kubeapi = KubeAPIServer(token="harness-token")
+        self.kubeapi = KubeAPIServer(token=self.kube_token)
         self.servers.call(self.emulator.start(host="127.0.0.1", port=0))
         self.servers.call(self.kubeapi.start(host="127.0.0.1", port=0))
         for crd in load_crds(self.crds_dir):
@@ -170,6 +173,7 @@ class Environment:
             subscription_id=SUBSCRIPTION_ID,
             cluster_id="test-cluster",
             resync_interval=2.0,
+            observe_interval=1.0,
             lro_polling_interval=0.05,
             backoff_base=0.2,
             backoff_max=2.0,

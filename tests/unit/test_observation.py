@@ -1,0 +1,125 @@
+"""The shared observation cache: one LIST serves many reads, but never a read that must be fresh."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from azure_vm_operator.controllers.observation import ObservationCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Azure:
+    """A resource group's resources, listed in pages (as the SDK's pager yields them) or got one by one."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.items = {n: {"name": n, "properties": {"v": 1}} for n in names}
+        self.lists = 0
+        self.gets: list[str] = []
+        self.fail = False
+        self.gate: asyncio.Event | None = None
+
+    async def lister(self):
+        self.lists += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail:
+            raise HttpResponseError(message="throttled")
+        for name in list(self.items):  # many pages' worth: every item comes through
+            yield dict(self.items[name])
+
+    def getter(self, name: str):
+        async def get():
+            self.gets.append(name)
+            return self.items.get(name)
+        return get
+
+
+async def read(cache: ObservationCache, azure: Azure, name: str, owner: str = "vm/ns/a"):
+    return await cache.read(owner, ("sub", "rg", "vms"), name, azure.lister, azure.getter(name))
+
+
+async def test_one_listing_serves_every_read_within_the_interval():
+    clock, azure = Clock(), Azure([f"vm{i}" for i in range(250)])
+    cache = ObservationCache(30.0, clock)
+    found = [await read(cache, azure, f"vm{i}") for i in range(250)]
+    assert all(f is not None for f in found) and found[249]["name"] == "vm249"
+    assert (azure.lists, azure.gets) == (1, [])
+    clock.now += 31
+    await read(cache, azure, "vm0")
+    assert azure.lists == 2
+
+
+async def test_concurrent_readers_wait_for_the_same_list():
+    azure = Azure(["a", "b", "c"])
+    azure.gate = asyncio.Event()
+    cache = ObservationCache(30.0, Clock())
+    readers = [asyncio.create_task(read(cache, azure, n)) for n in ("a", "b", "c", "a")]
+    await asyncio.sleep(0)
+    azure.gate.set()
+    assert [r["name"] for r in await asyncio.gather(*readers)] == ["a", "b", "c", "a"]
+    assert azure.lists == 1 and azure.gets == []
+
+
+async def test_a_miss_is_confirmed_by_a_get_before_anyone_acts_on_it():
+    azure = Azure(["a"])
+    cache = ObservationCache(30.0, Clock())
+    await read(cache, azure, "a")
+    azure.items["late"] = {"name": "late"}  # created after the listing was taken
+    assert (await read(cache, azure, "late"))["name"] == "late"
+    assert await read(cache, azure, "gone") is None
+    assert azure.gets == ["late", "gone"]
+
+
+async def test_whoever_wrote_reads_directly_until_a_newer_listing():
+    clock, azure = Clock(), Azure(["a", "b"])
+    cache = ObservationCache(30.0, clock)
+    await read(cache, azure, "a")
+    clock.now += 1
+    cache.touch("vm/ns/a")  # it just PATCHed its VM
+    azure.items["a"]["properties"]["v"] = 2
+    assert (await read(cache, azure, "a"))["properties"]["v"] == 2 and azure.gets == ["a"]
+    await read(cache, azure, "b", owner="vm/ns/b")  # another resource still uses the listing
+    assert azure.gets == ["a"]
+    clock.now += 30  # the next listing is newer than the write: served from it again
+    assert (await read(cache, azure, "a"))["properties"]["v"] == 2 and azure.gets == ["a"]
+
+
+async def test_a_failed_listing_is_not_cached_and_reads_fall_back_to_gets():
+    azure = Azure(["a"])
+    azure.fail = True
+    cache = ObservationCache(30.0, Clock())
+    assert (await read(cache, azure, "a"))["name"] == "a"
+    azure.fail = False
+    await read(cache, azure, "a")
+    assert azure.lists == 2 and azure.gets == ["a"]
+
+
+async def test_a_cancelled_listing_releases_the_other_readers():
+    azure = Azure(["a"])
+    azure.gate = asyncio.Event()
+    cache = ObservationCache(30.0, Clock())
+    first = asyncio.create_task(read(cache, azure, "a"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(read(cache, azure, "a"))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert (await asyncio.wait_for(second, 1))["name"] == "a"  # fell back to its own GET
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_interval_zero_turns_the_cache_off():
+    azure = Azure(["a"])
+    cache = ObservationCache(0.0, Clock())
+    await read(cache, azure, "a")
+    assert azure.lists == 0 and azure.gets == ["a"]
