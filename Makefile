@@ -1,5 +1,6 @@
 # Two entry points, both self-installing on a fresh machine (Python 3.11+ with venv and pip):
-#   make demo   - the embedded Azure emulator + Kubernetes API + operator: one VM from apply to delete
+#   make demo   - the embedded Azure emulator + Kubernetes API + operator: a VM and a load-balanced ScaleSet
+#                 from apply to delete
 #   make test   - the whole test suite (what .ci/run calls)
 # .venv gets four editable distributions: the operator (top-level pyproject.toml, the only one in `pip install .`
 # and the Dockerfile) and, for the tests and the demo, emulator/, testing/kubeapi/ and testing/sandbox/.
@@ -28,7 +29,7 @@ kubectl:
 demo: $(STAMP)
 	$(VENV)/bin/azvm-sandbox demo --crds crds --example examples/virtualmachine.yaml
 
-test: $(STAMP)
+test: $(STAMP) kubectl
 	$(PY) -m pytest -q -p no:cacheprovider
 
 clean:
