@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RECONCILES = Counter(
-    "azvm_reconcile_total", "Reconciliations by kind and result (success, transient_error, permanent_error).",
+    "azvm_reconcile_total", "Reconciliations by kind and result (success, in_progress, transient_error, permanent_error).",
     ["kind", "result"],
 )
 RECONCILE_SECONDS = Histogram(

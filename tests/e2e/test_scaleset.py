@@ -287,3 +287,28 @@ def test_an_upgraded_batch_that_stays_unhealthy_stops_the_rollout(env, operator,
     env.admin(lambda admin: admin.set_health(f"{scale_set_id}/virtualMachines/1", True))
     sets.patch_spec("flaky", {"userData": "v3"})  # fixed: a new model rolls out again
     sets.wait_condition("flaky", "Ready", timeout=60)
+
+
+def test_rolling_upgrade_is_azures_and_a_restart_runs_once_per_value(env, operator, sets, compute):
+    sets.apply(scale_set_manifest("roller", replicas=2, loadBalancer=WEB_LB,
+                                  upgradePolicy={"mode": "Rolling", "rolling": {"maxBatchInstancePercent": 50}}))
+    sets.wait_condition("roller", "Ready", timeout=60)
+    policy = vmss(compute, "roller")["properties"]["upgradePolicy"]
+    assert policy["mode"] == "Rolling" and policy["rollingUpgradePolicy"]["maxBatchInstancePercent"] == 50
+    env.clear_arm_requests()
+    sets.patch_spec("roller", {"userData": "v2"})
+    wait_for(lambda: all(i["properties"]["latestModelApplied"] for i in instances(compute, "roller")), 60,
+             what="Azure rolled the new model out")
+    sets.wait_condition("roller", "Ready", timeout=60)
+    assert upgrades(env, "roller") == []  # Azure's rollout, not the operator's
+
+    restarts = lambda: [r for r in env.arm_requests() if r["method"] == "POST"  # noqa: E731
+                        and r["path"].lower().endswith("/virtualmachinescalesets/roller/restart")]
+    sets.annotate("roller", {"compute.azvm.io/restart-requested-at": "2026-12-03T10:00"})
+    wait_for(lambda: sets.get("roller")["status"].get("lastRestartRequest") == "2026-12-03T10:00", 30,
+             what="the restart recorded")
+    wait_for(lambda: "Restarted" in [e.reason for e in sets.events("roller")], 30, what="the Restarted event")
+    seen = sets.get("roller")["status"]["lastObservedTime"]
+    sets.annotate("roller", {"compute.azvm.io/reconcile-requested-at": "again"})
+    wait_for(lambda: sets.get("roller")["status"]["lastObservedTime"] != seen, 20, what="another pass")
+    assert len(restarts()) == 1
