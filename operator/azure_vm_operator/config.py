@@ -35,6 +35,9 @@ class OperatorConfig:
     resync_interval: float = 300.0  #: seconds between observations of each resource (drift detection)
     #: seconds a LIST of a resource group's resources of one type serves every resource's reads (0: GET each)
     observe_interval: float = 30.0
+    #: Azure writes and operation polls in flight at once, across all resources (reads are bounded by the
+    #: shared listings and the throttle)
+    max_concurrent_operations: int = 32
     backoff_base: float = 2.0  #: first retry delay after a transient error, doubled per retry
     backoff_max: float = 300.0
     # High availability: only the replica holding a coordination.k8s.io Lease runs handlers
@@ -92,6 +95,7 @@ ENV_VARS = {
     "arm_throttle_scale": "AZVM_ARM_THROTTLE_SCALE",
     "resync_interval": "AZVM_RESYNC_INTERVAL",
     "observe_interval": "AZVM_OBSERVE_INTERVAL",
+    "max_concurrent_operations": "AZVM_MAX_CONCURRENT_OPERATIONS",
     "backoff_base": "AZVM_BACKOFF_BASE",
     "backoff_max": "AZVM_BACKOFF_MAX",
     "metrics_port": "AZVM_METRICS_PORT",

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.compute import ComputeManagementClient
-from azure.mgmt.network import NetworkManagementClient
 from e2e_helpers import SSH_KEY, Cluster, wait_for
 
 from azure_vm_operator.api.constants import GROUP, OWNER_TAG, SCALESET_PLURAL, VERSION

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from azure.mgmt.compute import ComputeManagementClient
 from e2e_helpers import CRDS, Cluster, wait_for
-from test_scaleset import RG, instances, scale_set_manifest, vmss
+from test_scaleset import instances, scale_set_manifest, vmss
 
 from azure_vm_operator.api.constants import SCALESET_PLURAL
 from azvm_sandbox.harness import Environment

@@ -27,4 +27,6 @@ RESTART_REQUESTED_ANNOTATION = f"{GROUP}/restart-requested-at"
 REDEPLOY_REQUESTED_ANNOTATION = f"{GROUP}/redeploy-requested-at"
 #: Annotation that forces an immediate re-observation of the Azure state (any new value).
 RECONCILE_REQUESTED_ANNOTATION = f"{GROUP}/reconcile-requested-at"
+#: Annotation: how often this resource is looked at again (a duration: 30s, 5m, 1h), instead of the resync interval.
+OBSERVE_INTERVAL_ANNOTATION = f"{GROUP}/observe-interval"
 

@@ -4,8 +4,8 @@ data, disks, priority) with its enums and defaults, parsed once for both kinds."
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from .fields import POLICY_FIELDS, Field, Policies, SecretKeyRef, SpecError, secret_key_ref, subscription_of
 
@@ -70,33 +70,36 @@ class DataDiskSpec:
     delete_with_vm: bool = True
 
 
-class Machine(Protocol):
-    """The template part of a kind's typed spec (what the ARM bodies of VMs and scale set models are built from)."""
+@dataclass(frozen=True)
+class MachineSpec:
+    """The typed template every kind of machine shares (VirtualMachine, ScaleSet): what ``parse_machine`` reads."""
 
-    @property
-    def azure_name(self) -> str: ...
-    @property
-    def size(self) -> str: ...
-    @property
-    def image(self) -> ImageSpec: ...
-    @property
-    def os_type(self) -> str: ...
-    @property
-    def admin_username(self) -> str: ...
-    @property
-    def ssh_public_keys(self) -> tuple[str, ...]: ...
-    @property
-    def user_data(self) -> str | None: ...
-    @property
-    def os_disk(self) -> OsDiskSpec: ...
-    @property
-    def data_disks(self) -> tuple[DataDiskSpec, ...]: ...
-    @property
-    def priority(self) -> str: ...
-    @property
-    def eviction_policy(self) -> str: ...
-    @property
-    def max_price(self) -> float: ...
+    subscription_id: str
+    resource_group: str
+    location: str
+    azure_name: str
+    size: str
+    image: ImageSpec
+    os_type: str
+    admin_username: str
+    ssh_public_keys: tuple[str, ...] = ()
+    admin_password_ref: SecretKeyRef | None = None
+    custom_data_secret_ref: SecretKeyRef | None = None
+    custom_data_config_map_ref: SecretKeyRef | None = None
+    user_data: str | None = None
+    os_disk: OsDiskSpec = OsDiskSpec()
+    data_disks: tuple[DataDiskSpec, ...] = ()
+    priority: str = "Regular"
+    eviction_policy: str = "Deallocate"
+    max_price: float = -1.0
+    power_state: str = "Running"
+    tags: Mapping[str, str] = field(default_factory=dict)
+    policies: Policies = Policies()
+    credentials_secret: str | None = None
+
+
+#: What the ARM body builders accept: any machine spec.
+Machine = MachineSpec
 
 
 def parse_machine(

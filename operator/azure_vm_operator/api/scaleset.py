@@ -4,11 +4,11 @@ count, the load balancer, upgrade and scale-in policies."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .fields import Field, Policies, SecretKeyRef, SpecError
-from .machine import MACHINE_FIELDS, DataDiskSpec, ImageSpec, OsDiskSpec, parse_machine
+from .fields import Field, SpecError
+from .machine import MACHINE_FIELDS, MachineSpec, parse_machine
 
 #: Every enum-valued or defaulted field of the ScaleSet spec, as the CRD declares it (a test keeps them in step).
 FIELDS: dict[str, Field] = {
@@ -95,26 +95,8 @@ class RolloutSpec:
 
 
 @dataclass(frozen=True)
-class ScaleSetSpec:
-    subscription_id: str
-    resource_group: str
-    location: str
-    azure_name: str
-    size: str
-    image: ImageSpec
-    os_type: str
-    admin_username: str
-    ssh_public_keys: tuple[str, ...] = ()
-    admin_password_ref: SecretKeyRef | None = None
-    custom_data_secret_ref: SecretKeyRef | None = None
-    custom_data_config_map_ref: SecretKeyRef | None = None
-    user_data: str | None = None
-    os_disk: OsDiskSpec = OsDiskSpec()
-    data_disks: tuple[DataDiskSpec, ...] = ()
+class ScaleSetSpec(MachineSpec):
     zones: tuple[str, ...] = ()
-    priority: str = "Regular"
-    eviction_policy: str = "Deallocate"
-    max_price: float = -1.0
     subnet_id: str | None = None
     replicas: int | None = None  #: None: keep the count Azure has (1 at creation)
     load_balancer: LoadBalancerSpec = LoadBalancerSpec()
@@ -123,10 +105,6 @@ class ScaleSetSpec:
     rollout: RolloutSpec = RolloutSpec()
     scale_in_policy: str = "Default"
     protected_instances: tuple[str, ...] = ()
-    power_state: str = "Running"
-    tags: Mapping[str, str] = field(default_factory=dict)
-    policies: Policies = Policies()
-    credentials_secret: str | None = None
 
     @property
     def scale_set_id(self) -> str:

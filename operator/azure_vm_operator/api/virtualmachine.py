@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .fields import Field, Policies, SecretKeyRef, SpecError
-from .machine import MACHINE_FIELDS, DataDiskSpec, ImageSpec, MarketplaceImage, OsDiskSpec, parse_machine
+from .machine import MACHINE_FIELDS, DataDiskSpec, ImageSpec, MachineSpec, MarketplaceImage, OsDiskSpec, parse_machine
 
 __all__ = ["SpecError", "SecretKeyRef", "Policies", "VirtualMachineSpec", "parse_spec", "FIELDS", "DataDiskSpec",
            "ImageSpec", "MarketplaceImage", "OsDiskSpec"]
@@ -44,32 +44,10 @@ class AvailabilitySetSpec:
 
 
 @dataclass(frozen=True)
-class VirtualMachineSpec:
-    subscription_id: str
-    resource_group: str
-    location: str
-    azure_name: str
-    size: str
-    image: ImageSpec
-    os_type: str
-    admin_username: str
-    ssh_public_keys: tuple[str, ...] = ()
-    admin_password_ref: SecretKeyRef | None = None
-    custom_data_secret_ref: SecretKeyRef | None = None
-    custom_data_config_map_ref: SecretKeyRef | None = None
-    user_data: str | None = None
-    os_disk: OsDiskSpec = OsDiskSpec()
-    data_disks: tuple[DataDiskSpec, ...] = ()
+class VirtualMachineSpec(MachineSpec):
     zone: str | None = None
     availability_set: AvailabilitySetSpec | None = None
-    priority: str = "Regular"
-    eviction_policy: str = "Deallocate"
-    max_price: float = -1.0
     network: NetworkSpec = NetworkSpec()
-    power_state: str = "Running"
-    tags: Mapping[str, str] = field(default_factory=dict)
-    policies: Policies = Policies()
-    credentials_secret: str | None = None
 
     @property
     def vm_id(self) -> str:

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..api.constants import OWNER_TAG
-from ..api.virtualmachine import DataDiskSpec, VirtualMachineSpec
+from ..api.virtualmachine import VirtualMachineSpec
 from . import ids
-from .machine import b64, image_reference, new_data_disk_body, os_disk_body, os_profile, power_state
+from .machine import b64, image_reference, new_data_disk_body, os_disk_body, os_profile
 from .ownership import Identity, created_by_tags, owned_tags
 
 

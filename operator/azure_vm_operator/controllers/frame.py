@@ -236,7 +236,8 @@ class Context(Generic[S]):
         on the resource and the pass ends with InProgress (nobody waits on it)."""
         metrics.AZURE_OPERATIONS.labels(self.kind, action.split()[0]).inc()
         self.reconciler.cache.touch(self.ref.key)
-        started = await operations.start(begin, *args, action=action, target=target, events=events, **kwargs)
+        async with self.reconciler.operation_slots:
+            started = await operations.start(begin, *args, action=action, target=target, events=events, **kwargs)
         if started.pending is None:
             for reason, message in events:
                 self.event("Normal", reason, message)
@@ -271,6 +272,14 @@ class Context(Generic[S]):
             await self.start(operations_group.begin_delete, resource_group, name, action=f"delete {what}",
                              target=str((resource or {}).get("id") or name), reason="Deleting",
                              message=f"deleting {what} {name}")
+
+    async def delete_made_for_it(self, pieces: list[tuple[Any, str, Mapping[str, Any] | None, str]]) -> None:
+        """Delete what was made for this resource (network interfaces, public IPs, NSGs, load balancers), one
+        at a time and in order: (SDK operations group, name, observed resource, what it is)."""
+        for group, name, resource, what in pieces:
+            if infra.provisioning_state(resource) == "Deleting":
+                raise InProgress(f"{what} {name} is being deleted", self.reconciler.recheck_delay(None), "Deleting")
+            await self.delete_if_ours(group, self.spec.resource_group, name, resource, what)
 
     # ---- shared infrastructure (created once per resource group / location, never deleted by us) -------------
 
@@ -309,8 +318,10 @@ class Reconciler(Generic[S, O]):
 
     def __init__(self, kind: Kind[S, O], config: OperatorConfig, azure: AzureClients, reporter: StatusReporter,
                  kube: KubeClient, shared_locks: dict[str, asyncio.Lock] | None = None,
-                 cache: ObservationCache | None = None) -> None:
+                 cache: ObservationCache | None = None, operation_slots: asyncio.Semaphore | None = None) -> None:
         self.kind = kind
+        #: bounds Azure writes and operation polls in flight, shared by every kind
+        self.operation_slots = operation_slots or asyncio.Semaphore(config.max_concurrent_operations)
         self.cache = cache if cache is not None else ObservationCache(config.observe_interval)
         self.config = config
         self.azure = azure
@@ -524,7 +535,8 @@ class Reconciler(Generic[S, O]):
     async def _follow(self, ctx: Context[S], pending: PendingOperation) -> None:
         """Look once at a pending operation: still running -> InProgress; failed -> the error; done -> carry on
         (its Events are emitted now, once)."""
-        status = await operations.check(ctx.az.compute, pending)
+        async with self.operation_slots:
+            status = await operations.check(ctx.az.compute, pending)
         if not status.done:
             raise InProgress(f"{pending.action} in progress", self.recheck_delay(status.retry_after))
         self.remember_operation(ctx.ref, None)

@@ -16,7 +16,9 @@ from typing import Any, Callable
 import kopf
 
 from .. import metrics
-from ..api.constants import FINALIZER, GROUP, VERSION
+from ..api.constants import FINALIZER, GROUP, OBSERVE_INTERVAL_ANNOTATION, VERSION
+from ..api.fields import SpecError
+from ..api.scaleset import parse_duration
 from ..azure.clients import AzureClients
 from ..config import OperatorConfig
 from ..kube import KubeClient, connection_info, load_configuration
@@ -68,8 +70,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     shared_locks: dict[str, asyncio.Lock] = {}  # shared Azure resources are shared across kinds too
     cache = ObservationCache(config.observe_interval)  # and so are the listings (a VNet, an NSG ...)
     memo["observation_cache"] = cache
+    slots = asyncio.Semaphore(config.max_concurrent_operations)
     memo["reconcilers"] = {
-        kind.plural: Reconciler(kind, config, memo["azure"], reporter, kube, shared_locks, cache)
+        kind.plural: Reconciler(kind, config, memo["azure"], reporter, kube, shared_locks, cache, slots)
         for kind in (make() for make in KINDS)
     }
     memo["locks"] = {}
@@ -109,6 +112,20 @@ def _backoff(config: OperatorConfig, retry: int) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
+def resync_delay(config: OperatorConfig, annotations: Any, first: bool = False) -> float:
+    """When a resource is looked at again: its ``compute.azvm.io/observe-interval`` annotation, else the resync
+    interval; jittered by +-10% (the first time: anywhere in the interval), so that thousands of resources started
+    together never all observe in the same second."""
+    interval = config.resync_interval
+    value = (annotations or {}).get(OBSERVE_INTERVAL_ANNOTATION)
+    if value:
+        try:
+            interval = max(1.0, parse_duration(str(value), OBSERVE_INTERVAL_ANNOTATION))
+        except SpecError:
+            logger.warning("ignoring %s=%r: not a duration like 30s, 5m or 1h", OBSERVE_INTERVAL_ANNOTATION, value)
+    return random.uniform(0.0, interval) if first else interval * random.uniform(0.9, 1.1)
+
+
 def register(plural: str) -> None:
     """Kopf handlers for one kind: create/update/resume and delete run a pass; a daemon re-observes each
     resource every resync interval (recreating what was deleted outside Kubernetes, correcting drift)."""
@@ -142,7 +159,7 @@ def register(plural: str) -> None:
     @kopf.daemon(GROUP, VERSION, plural, id=f"observe_{plural}", cancellation_timeout=10.0, when=in_shard)
     async def observe(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
         frame = reconciler(memo)
-        delay = frame.config.resync_interval
+        delay = resync_delay(frame.config, body["metadata"].get("annotations"), first=True)
         while not stopped:
             # A plain sleep: Kopf cancels the daemon when it stops or the resource goes (cancellation_timeout set,
             # no backoff), which is how Kopf recommends async daemons end. stopped.wait(timeout) would leave a
@@ -153,7 +170,7 @@ def register(plural: str) -> None:
                 return  # Kopf stops async daemons by cancelling them: the normal way out, not an error to log
             if stopped or body["metadata"].get("deletionTimestamp"):
                 return
-            delay = frame.config.resync_interval
+            delay = resync_delay(frame.config, body["metadata"].get("annotations"))
             async with _lock(memo, body["metadata"]["uid"]):
                 try:
                     await frame.reconcile(ResourceRef(plural, dict(body)))

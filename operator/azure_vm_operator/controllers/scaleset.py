@@ -423,14 +423,11 @@ class ScaleSetKind:
             else:
                 logger.info("%s/%s: scale set %s is not owned by this resource; leaving it in Azure",
                             ctx.ref.namespace, ctx.ref.name, spec.azure_name)
-        for group, name, resource, what in (
+        await ctx.delete_made_for_it([
             (az.network.load_balancers, sst.load_balancer_name(spec), observed.load_balancer, "load balancer"),
             (az.network.public_ip_addresses, sst.public_ip_name(spec), observed.public_ip, "public IP address"),
             (az.network.network_security_groups, sst.nsg_name(spec), observed.nsg, "network security group"),
-        ):
-            if infra.provisioning_state(resource) == "Deleting":
-                raise InProgress(f"{what} {name} is being deleted", ctx.reconciler.recheck_delay(None), "Deleting")
-            await ctx.delete_if_ours(group, rg, name, resource, what)
+        ])
 
     # ---- status ----------------------------------------------------------------------------------------------
 

@@ -291,14 +291,11 @@ class VirtualMachineKind:
             else:
                 logger.info("%s/%s: VM %s is not owned by this resource; leaving it in Azure",
                             ctx.ref.namespace, ctx.ref.name, spec.azure_name)
-        for group, name, resource, what in (
+        await ctx.delete_made_for_it([
             (az.network.network_interfaces, vmt.nic_name(spec), observed.nic, "network interface"),
             (az.network.public_ip_addresses, vmt.public_ip_name(spec), observed.public_ip, "public IP address"),
             (az.network.network_security_groups, vmt.nsg_name(spec), observed.nsg, "network security group"),
-        ):
-            if infra.provisioning_state(resource) == "Deleting":
-                raise InProgress(f"{what} {name} is being deleted", ctx.reconciler.recheck_delay(None), "Deleting")
-            await ctx.delete_if_ours(group, rg, name, resource, what)
+        ])
 
     # ---- status ----------------------------------------------------------------------------------------------
 
