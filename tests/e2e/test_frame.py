@@ -151,6 +151,9 @@ async def test_an_operation_in_flight_is_followed_and_resumed_after_a_restart_wi
     await first.close()  # the process goes away while Azure is still creating
 
     second = Frame(slow_env)  # a new process: nothing in memory, the operation comes from status
+    with pytest.raises(InProgress) as resumed:
+        await second.reconciler.reconcile(second.ref("ip-1"))
+    assert resumed.value.reason == "Creating"  # reported as what it is, not as an unknown operation
     ready = await second.until_done(second.reconciler.reconcile, "ip-1")
     assert ready is True
     assert len(ip_writes(slow_env, "ip-1", "PUT")) == 1

@@ -237,7 +237,8 @@ class Context(Generic[S]):
         metrics.AZURE_OPERATIONS.labels(self.kind, action.split()[0]).inc()
         self.reconciler.cache.touch(self.ref.key)
         async with self.reconciler.operation_slots:
-            started = await operations.start(begin, *args, action=action, target=target, events=events, **kwargs)
+            started = await operations.start(begin, *args, action=action, target=target, events=events,
+                                             reason=reason, message=message or f"{action} in progress", **kwargs)
         if started.pending is None:
             for reason, message in events:
                 self.event("Normal", reason, message)
@@ -538,7 +539,8 @@ class Reconciler(Generic[S, O]):
         async with self.operation_slots:
             status = await operations.check(ctx.az.compute, pending)
         if not status.done:
-            raise InProgress(f"{pending.action} in progress", self.recheck_delay(status.retry_after))
+            raise InProgress(pending.message or f"{pending.action} in progress", self.recheck_delay(status.retry_after),
+                             pending.reason)
         self.remember_operation(ctx.ref, None)
         self.cache.touch(ctx.ref.key)  # what the operation changed is read directly until the next listing
         if status.failure is not None:

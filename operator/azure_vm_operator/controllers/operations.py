@@ -37,10 +37,13 @@ class PendingOperation:
     started: str = ""
     #: Events to emit once it succeeded: [reason, message] pairs (never secrets)
     events: tuple[tuple[str, str], ...] = field(default=())
+    reason: str = "InProgress"  #: what the resource is doing meanwhile (Creating, Updating, Scaling, ...)
+    message: str = ""  #: ... in words, for the Ready/Reconciling conditions
 
     def to_status(self) -> dict[str, Any]:
         return {"action": self.action, "target": self.target, "url": self.url, "monitor": self.monitor,
-                "startTime": self.started, "events": [{"reason": r, "message": m} for r, m in self.events]}
+                "startTime": self.started, "events": [{"reason": r, "message": m} for r, m in self.events],
+                "reason": self.reason, "message": self.message}
 
     @classmethod
     def from_status(cls, raw: Mapping[str, Any] | None) -> "PendingOperation | None":
@@ -49,7 +52,8 @@ class PendingOperation:
         events = tuple((str(e.get("reason") or ""), str(e.get("message") or "")) for e in raw.get("events") or [])
         return cls(action=str(raw.get("action") or ""), target=str(raw.get("target") or ""), url=str(raw["url"]),
                    monitor=str(raw.get("monitor") or "AsyncOperation"), started=str(raw.get("startTime") or ""),
-                   events=events)
+                   events=events, reason=str(raw.get("reason") or "InProgress"),
+                   message=str(raw.get("message") or ""))
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,8 @@ def _as_dict(model: Any) -> dict[str, Any] | None:
 
 
 async def start(begin: Callable[..., Awaitable[Any]], *args: Any, action: str, target: str,
-                events: tuple[tuple[str, str], ...] = (), **kwargs: Any) -> Started:
+                events: tuple[tuple[str, str], ...] = (), reason: str = "InProgress", message: str = "",
+                **kwargs: Any) -> Started:
     """Call an SDK ``begin_*`` method without polling; note where Azure says the operation can be followed.
 
     A PUT whose first answer is already terminal (``provisioningState: Succeeded``) or an answer without a
@@ -111,7 +116,7 @@ async def start(begin: Callable[..., Awaitable[Any]], *args: Any, action: str, t
     if not url or state == TERMINAL_SUCCEEDED:
         return Started(body, None)
     pending = PendingOperation(action=action, target=target, url=str(url), monitor=monitor, started=_now(),
-                               events=events)
+                               events=events, reason=reason, message=message)
     return Started(body, pending, _retry_after(headers))
 
 
