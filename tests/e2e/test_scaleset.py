@@ -311,3 +311,26 @@ def test_rolling_upgrade_is_azures_and_a_restart_runs_once_per_value(env, operat
     sets.annotate("roller", {"compute.azvm.io/reconcile-requested-at": "again"})
     wait_for(lambda: sets.get("roller")["status"]["lastObservedTime"] != seen, 20, what="another pass")
     assert len(restarts()) == 1
+
+
+def test_password_and_custom_data_from_secrets_never_leak(env, operator, sets, compute, caplog):
+    import base64
+    import logging
+
+    import prometheus_client
+
+    caplog.set_level(logging.DEBUG)
+    password, cloud_init = "Xv4#pQ8!mRt2Lz", "#cloud-config\nruncmd: [echo s3cr3t-t0ken-42]"
+    for name, key, value in (("ss-admin", "password", password), ("ss-init", "customData", cloud_init)):
+        sets.core.create_namespaced_secret("default", {"metadata": {"name": name},
+                                                       "data": {key: base64.b64encode(value.encode()).decode()}})
+    sets.apply(scale_set_manifest("secretive", sshPublicKeys=None, adminPasswordSecretRef={"name": "ss-admin"},
+                                  customDataSecretRef={"name": "ss-init"}))
+    sets.wait_condition("secretive", "Ready", timeout=60)
+    profile = vmss(compute, "secretive")["properties"]["virtualMachineProfile"]["osProfile"]
+    assert profile["linuxConfiguration"]["disablePasswordAuthentication"] is False
+    captured = [repr(sets.get("secretive")), repr(sets.events("secretive")), caplog.text,
+                prometheus_client.generate_latest().decode(), repr(env.arm_requests())]
+    secrets = [password, "s3cr3t-t0ken-42", base64.b64encode(password.encode()).decode(),
+               base64.b64encode(cloud_init.encode()).decode()]
+    assert not [s for s in secrets for c in captured if s in c]
