@@ -63,3 +63,15 @@ def test_reapplying_a_manifest_without_replicas_keeps_the_scaled_count(env, oper
     assert vmss(compute, "gitops")["sku"]["capacity"] == 3 and len(instances(compute, "gitops")) == 3
     status = yaml.safe_load(kubectl(env, "get", "scalesets/gitops", "-o", "yaml"))["status"]
     assert status["replicas"] == 3 and status["selector"] == "compute.azvm.io/scaleset=gitops"
+
+
+def test_status_shows_who_owns_the_count(env, operator):
+    sets = Cluster(env.kube_api_client(), SCALESET_PLURAL)
+    manifest = scale_set_manifest("owned", replicas=1)
+    kubectl(env, "apply", "--validate=false", "--server-side", "--field-manager=flux", "-f", "-", manifest=manifest)
+    sets.wait_condition("owned", "Ready", timeout=60)
+    wait_for(lambda: sets.get("owned")["status"].get("replicasOwner") == "flux", 30, what="flux owns replicas")
+    kubectl(env, "scale", "scalesets/owned", "--replicas=2")  # an HPA/KEDA-like writer takes the field over
+    wait_for(lambda: sets.get("owned")["status"].get("replicasOwner") == "kubectl (/scale)", 60,
+             what="the scaler named as the owner")
+    sets.wait_condition("owned", "Ready", timeout=60)
