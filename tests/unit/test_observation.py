@@ -123,3 +123,11 @@ async def test_interval_zero_turns_the_cache_off():
     cache = ObservationCache(0.0, Clock())
     await read(cache, azure, "a")
     assert azure.lists == 0 and azure.gets == ["a"]
+
+
+async def test_a_reader_that_only_deletes_trusts_a_miss():
+    azure = Azure(["a"])
+    cache = ObservationCache(30.0, Clock())
+    assert await cache.read("vm/ns/a", ("sub", "rg", "ips"), "a-pip", azure.lister, azure.getter("a-pip"),
+                            confirm_missing=False) is None
+    assert azure.gets == [] and azure.lists == 1  # an unwanted public IP that is not there costs no GET

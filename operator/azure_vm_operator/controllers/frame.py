@@ -191,19 +191,19 @@ class Context(Generic[S]):
         return result.as_dict() if hasattr(result, "as_dict") else dict(result)
 
     async def read(self, resource_type: str, resource_group: str, name: str, lister: Lister,
-                   getter: Callable[[], Awaitable[Any]]) -> dict[str, Any] | None:
+                   getter: Callable[[], Awaitable[Any]], confirm_missing: bool = True) -> dict[str, Any] | None:
         """One Azure resource, served from the shared listing of its resource group and type when that is
         trustworthy (see ``observation``), else by ``getter`` (a direct GET; 404 is None)."""
         key = (id(self.az), resource_group.lower(), resource_type)
         direct: Getter = lambda: self.get(getter())  # noqa: E731 - built only when needed
-        return await self.reconciler.cache.read(self.ref.key, key, name, lister, direct)
+        return await self.reconciler.cache.read(self.ref.key, key, name, lister, direct, confirm_missing)
 
     async def read_named(self, operations_group: Any, resource_type: str, resource_group: str,
-                         name: str) -> dict[str, Any] | None:
+                         name: str, confirm_missing: bool = True) -> dict[str, Any] | None:
         """``read`` for the common case: the SDK operations group lists a resource group (``list(rg)``) and gets one
         resource (``get(rg, name)``)."""
         return await self.read(resource_type, resource_group, name, lambda: operations_group.list(resource_group),
-                               lambda: operations_group.get(resource_group, name))
+                               lambda: operations_group.get(resource_group, name), confirm_missing)
 
     async def machine_secrets(self) -> tuple[str | None, str | None]:
         """The admin password and the custom data (base64) a machine is created with, from the resource's own
@@ -286,11 +286,15 @@ class Context(Generic[S]):
 
     async def ensure_resource_group(self) -> None:
         spec = self.spec
-        async with self.shared(f"/subscriptions/{spec.subscription_id}/resourceGroups/{spec.resource_group}"):
+        group_id = f"/subscriptions/{spec.subscription_id}/resourceGroups/{spec.resource_group}".lower()
+        if group_id in self.reconciler.known_groups:
+            return  # seen by this process; the operator never deletes a resource group
+        async with self.shared(group_id):
             if await self.get(self.az.resources.resource_groups.get(spec.resource_group)) is None:
                 metrics.AZURE_OPERATIONS.labels(self.kind, "create_resource_group").inc()
                 await self.az.resources.resource_groups.create_or_update(
                     spec.resource_group, infra.resource_group_body(spec.location))
+            self.reconciler.known_groups.add(group_id)
 
     async def ensure_auto_subnet(self) -> str:
         """The subnet of the VNet the operator shares between all resources of a group and location."""
@@ -329,6 +333,9 @@ class Reconciler(Generic[S, O]):
         self.reporter = reporter
         self.kube = kube
         self._shared_locks = shared_locks if shared_locks is not None else {}
+        #: resource groups this process saw or made (a group deleted by hand meanwhile: the next create fails with
+        #: ResourceGroupNotFound, a permanent error that names it)
+        self.known_groups: set[str] = set()
         #: pending operations by resource, newer than what the status (possibly stale in Kopf's body) says;
         #: None = known to have none
         self._operations: dict[tuple[str, str, str], PendingOperation | None] = {}

@@ -5,7 +5,8 @@ What a listing may answer, and what it may not:
 - a resource the listing holds is served from it, unless this process wrote to (or followed an operation on) the
   custom resource that owns it since the listing was taken: then it is read directly (``touch``);
 - a resource the listing lacks is confirmed with a direct GET before anyone acts on its absence (a listing is
-  never the reason something is created);
+  never the reason something is created); a reader that would only delete what exists (a public IP the spec no
+  longer wants) trusts the miss;
 - concurrent readers of one listing wait for the same LIST (single flight); pages are followed by the SDK's
   pager; a failed LIST is not cached (the readers fall back to their own GETs).
 """
@@ -53,8 +54,10 @@ class ObservationCache:
     def forget(self, owner: Hashable) -> None:
         self._touched.pop(owner, None)
 
-    async def read(self, owner: Hashable, key: Hashable, name: str, lister: Lister, getter: Getter) -> dict[str, Any] | None:
-        """The resource ``name`` of listing ``key``, as fresh as the rules above allow."""
+    async def read(self, owner: Hashable, key: Hashable, name: str, lister: Lister, getter: Getter,
+                   confirm_missing: bool = True) -> dict[str, Any] | None:
+        """The resource ``name`` of listing ``key``, as fresh as the rules above allow. ``confirm_missing`` False:
+        the caller only deletes what exists (nothing is created from the answer), so a listing's miss is trusted."""
         if self.interval <= 0:
             return await getter()
         listing = await self._listing(key, lister)
@@ -63,6 +66,9 @@ class ObservationCache:
             return await getter()
         item = listing.items.get(name.lower())
         if item is None:
+            if not confirm_missing:
+                self.hits += 1
+                return None
             return await getter()  # absent from the listing: confirmed by a GET before anyone acts on it
         self.hits += 1
         return item

@@ -121,12 +121,13 @@ class ScaleSetKind:
         if spec.policies.reconcile == "Observe":
             return observed
         net = az.network
+        lb = spec.load_balancer  # wanted pieces are confirmed when missing; unwanted ones only deleted if they exist
         observed.load_balancer = await ctx.read_named(net.load_balancers, "loadBalancers", rg,
-                                                      sst.load_balancer_name(spec))
+                                                      sst.load_balancer_name(spec), confirm_missing=lb.enabled)
         observed.public_ip = await ctx.read_named(net.public_ip_addresses, "publicIPAddresses", rg,
-                                                  sst.public_ip_name(spec))
+                                                  sst.public_ip_name(spec), confirm_missing=lb.enabled and lb.public)
         observed.nsg = await ctx.read_named(net.network_security_groups, "networkSecurityGroups", rg,
-                                            sst.nsg_name(spec))
+                                            sst.nsg_name(spec), confirm_missing=lb.enabled)
         return observed
 
     async def _cpu_percent(self, ctx: SsContext, scale_set_id: str) -> float | None:

@@ -69,10 +69,11 @@ class VirtualMachineKind:
             return observed
         rg, net = spec.resource_group, az.network
         observed.nic = await ctx.read_named(net.network_interfaces, "networkInterfaces", rg, vmt.nic_name(spec))
+        # Wanted ones are confirmed when missing (they are created then); unwanted ones only deleted if they exist.
         observed.public_ip = await ctx.read_named(net.public_ip_addresses, "publicIPAddresses", rg,
-                                                  vmt.public_ip_name(spec))
+                                                  vmt.public_ip_name(spec), confirm_missing=spec.network.public_ip)
         observed.nsg = await ctx.read_named(net.network_security_groups, "networkSecurityGroups", rg,
-                                            vmt.nsg_name(spec))
+                                            vmt.nsg_name(spec), confirm_missing=bool(spec.network.open_ports))
         if spec.availability_set is not None and observed.vm is None:
             observed.availability_set_missing = await ctx.get(
                 az.compute.availability_sets.get(rg, spec.availability_set.name)) is None
