@@ -28,6 +28,7 @@ def _config(args: argparse.Namespace) -> OperatorConfig:
         shard_count=args.shard_count,
         shard_index=args.shard_index,
         selector=args.selector,
+        prometheus_url=args.prometheus_url,
     )
     Shard.of(config)  # validates the shard settings
     return config
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--shard-index", type=int,
                      help="the shard this replica reconciles, 0 .. count-1 [AZVM_SHARD_INDEX] (default 0)")
     run.add_argument("--selector", help="reconcile only resources with these labels, e.g. team=a [AZVM_SELECTOR]")
+    run.add_argument("--prometheus-url",
+                     help="Prometheus server of autoscale rules without serverAddress [AZVM_PROMETHEUS_URL]")
     run.add_argument("--verbose", "-v", action="store_true")
     run.add_argument("--debug", action="store_true")
 

@@ -48,6 +48,9 @@ class OperatorConfig:
     shard_count: int = 1  #: 1 = no sharding
     shard_index: int = 0  #: 0 .. shard_count - 1
     selector: str | None = None  #: a label selector: the API server sends only matching resources
+    # Autoscaling (ScaleSet.spec.autoscale)
+    #: the Prometheus server of rules with a prometheus source and no serverAddress, e.g. http://prometheus:9090
+    prometheus_url: str | None = None
     # Observability
     metrics_port: int | None = 8080  #: None = no metrics endpoint
     metrics_host: str = "0.0.0.0"
@@ -105,4 +108,5 @@ ENV_VARS = {
     "shard_count": "AZVM_SHARD_COUNT",
     "shard_index": "AZVM_SHARD_INDEX",
     "selector": "AZVM_SELECTOR",
+    "prometheus_url": "AZVM_PROMETHEUS_URL",
 }

@@ -57,6 +57,10 @@ class ReferenceNotFound(LookupError):
         self.kind = kind
 
 
+class ScaleConflict(Exception):
+    """The resource changed since the version a /scale write was based on (HTTP 409)."""
+
+
 class KubeClient:
     """The few API calls the controllers make themselves (Kopf does watching, finalizers and events)."""
 
@@ -76,6 +80,36 @@ class KubeClient:
         except kubernetes.client.ApiException as exc:
             if exc.status != 404:
                 raise
+
+    async def patch_scale(self, plural: str, namespace: str, name: str, replicas: int, *,
+                          expected: int | None, field_manager: str) -> None:
+        """Set spec.replicas through the scale subresource, as the HPA does. With ``expected``, only if
+        spec.replicas still is that count (a JSON patch ``test``; else ScaleConflict): a count someone set since
+        the caller read it is never overwritten blindly. Status writes and other changes do not conflict."""
+        try:
+            if expected is None:
+                # The first count goes to the resource itself: kube-apiserver records no owner for a /scale write
+                # to a field nobody owned (kubernetes/kubernetes#131892); this way managedFields name the
+                # autoscaler, and later /scale writes of the same manager keep it.
+                await asyncio.to_thread(
+                    self._custom.patch_namespaced_custom_object,
+                    GROUP, VERSION, namespace, plural, name, {"spec": {"replicas": replicas}},
+                    field_manager=field_manager, _content_type="application/merge-patch+json",
+                )
+                return
+            await asyncio.to_thread(
+                self._custom.patch_namespaced_custom_object_scale,
+                GROUP, VERSION, namespace, plural, name,
+                [{"op": "test", "path": "/spec/replicas", "value": expected},
+                 {"op": "replace", "path": "/spec/replicas", "value": replicas}],
+                field_manager=field_manager, _content_type="application/json-patch+json",
+            )
+        except kubernetes.client.ApiException as exc:
+            # a failed JSON patch test: 422 (kube-apiserver: "the server rejected our request due to an error in
+            # our request"); 409 for a conflict with a concurrent write
+            if exc.status == 409 or (expected is not None and exc.status == 422 and "test" in str(exc.body)):
+                raise ScaleConflict(f"{plural} {namespace}/{name}: spec.replicas changed meanwhile") from exc
+            raise
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str]:
         """The Secret's values, decoded. Only ever from the resource's own namespace (callers pass it)."""

@@ -68,6 +68,31 @@ SCALESET_INSTANCES = Gauge(
     "azvm_scaleset_instances", "Instances of a ScaleSet by power state.", ["namespace", "name", "power_state"],
 )
 
+AUTOSCALE_METRIC = Gauge(
+    "azvm_autoscale_metric_value", "The value an autoscale rule last read (Azure Monitor or Prometheus), or the last "
+    "good one while it is within its staleness bound.", ["namespace", "name", "rule"],
+)
+AUTOSCALE_THRESHOLD = Gauge(
+    "azvm_autoscale_rule_threshold", "An autoscale rule's threshold (threshold rules) or target (target rules).",
+    ["namespace", "name", "rule"],
+)
+AUTOSCALE_REPLICAS = Gauge(
+    "azvm_autoscale_replicas", "The autoscaler's view of a ScaleSet: desired (its last decision), current "
+    "(spec.replicas when it decided), min and max (of the active profile).", ["namespace", "name", "bound"],
+)
+AUTOSCALE_DECISIONS = Counter(
+    "azvm_autoscale_decisions_total", "Autoscale evaluations by the direction decided (Up, Down, None) and the "
+    "reason (RuleFired, Cooldown, FlappingAvoided, MetricsMissing, ...).", ["namespace", "name", "direction", "reason"],
+)
+AUTOSCALE_ERRORS = Counter(
+    "azvm_autoscale_evaluation_errors_total", "Failed metric reads and scale writes of the autoscaler, by rule "
+    "(empty for a write) and reason.", ["namespace", "name", "rule", "reason"],
+)
+AUTOSCALE_SECONDS = Histogram(
+    "azvm_autoscale_evaluation_duration_seconds", "Time one autoscale evaluation took (metric reads included).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
 
 def serve(port: int, host: str = "0.0.0.0") -> None:
     start_http_server(port, addr=host)
@@ -99,6 +124,25 @@ def forget_scale_set(namespace: str, name: str) -> None:
         _remove(gauge, namespace, name)
     _remove(SCALESET_REPLICAS, namespace, name)
     _remove(SCALESET_INSTANCES, namespace, name)
+
+
+def record_autoscale(namespace: str, name: str, values: dict[str, float | None], thresholds: dict[str, float],
+                     replicas: dict[str, int | None]) -> None:
+    _remove(AUTOSCALE_METRIC, namespace, name)
+    _remove(AUTOSCALE_THRESHOLD, namespace, name)
+    for rule, value in values.items():
+        if value is not None:
+            AUTOSCALE_METRIC.labels(namespace, name, rule).set(value)
+    for rule, threshold in thresholds.items():
+        AUTOSCALE_THRESHOLD.labels(namespace, name, rule).set(threshold)
+    for bound, count in replicas.items():
+        if count is not None:
+            AUTOSCALE_REPLICAS.labels(namespace, name, bound).set(count)
+
+
+def forget_autoscale(namespace: str, name: str) -> None:
+    for gauge in (AUTOSCALE_METRIC, AUTOSCALE_THRESHOLD, AUTOSCALE_REPLICAS):
+        _remove(gauge, namespace, name)
 
 
 def _remove(gauge: Gauge, namespace: str, name: str) -> None:

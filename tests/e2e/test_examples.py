@@ -74,9 +74,18 @@ def test_example(env, operator, cluster, compute, example):
         if doc["kind"] == "VirtualMachine":
             assert compute.virtual_machines.get(rg, name).hardware_profile.vm_size == doc["spec"]["size"]
         else:
+            replicas = doc["spec"].get("replicas", 1)
+            if "autoscale" in doc["spec"]:  # the autoscaler writes the count: defaultReplicas in the active profile
+                sets = kinds["ScaleSet"]
+                autoscale = wait_for(lambda name=name: (sets.get(name)["status"].get("autoscale") or {}).get(
+                    "desiredReplicas"), 30, what=f"{name}: the autoscaler's first count")
+                replicas = wait_for(lambda name=name: sets.get(name)["spec"].get("replicas"), 30,
+                                    what=f"{name}: spec.replicas written")
+                assert replicas == autoscale
+                sets.wait_condition(name, "Ready", timeout=60)
             azure = compute.virtual_machine_scale_sets.get(rg, name).as_dict()
             assert azure["sku"]["name"] == doc["spec"]["size"]
-            assert azure["sku"]["capacity"] == doc["spec"].get("replicas", 1)
+            assert azure["sku"]["capacity"] == replicas
     for hpa in hpas:  # what an HPA controller reads: the target's scale subresource, with a selector
         target = hpa.spec.scale_target_ref
         scale = kinds["ScaleSet"].custom.get_namespaced_custom_object_scale(

@@ -10,6 +10,8 @@ READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
 CONDITION_TYPES = (READY, RECONCILING, STALLED)
+#: ScaleSet with spec.autoscale: whether the autoscaler can read its metrics and write its decisions
+AUTOSCALE_HEALTHY = "AutoscaleHealthy"
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,9 @@ class ScaleSetSpec(MachineSpec):
     zones: tuple[str, ...] = ()
     subnet_id: str | None = None
     replicas: int | None = None  #: None: keep the count Azure has (1 at creation)
+    #: the count a new scale set starts with when spec.replicas is unset: the autoscaler's defaultReplicas (it
+    #: writes the same into spec.replicas at its first evaluation, which may come after the create)
+    initial_replicas: int = 1
     load_balancer: LoadBalancerSpec = LoadBalancerSpec()
     upgrade_mode: str = "Manual"
     rolling: RollingUpgrade = RollingUpgrade()
@@ -110,6 +113,20 @@ class ScaleSetSpec(MachineSpec):
     def scale_set_id(self) -> str:
         return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
                 f"/providers/Microsoft.Compute/virtualMachineScaleSets/{self.azure_name}")
+
+
+def _initial_replicas(autoscale: Any) -> int:
+    """defaultReplicas (else minReplicas, else 1) within [minReplicas, maxReplicas] of an autoscale spec that is
+    on; 1 without one. The autoscaler validates the rest of the spec."""
+    if not isinstance(autoscale, Mapping) or autoscale.get("mode") == "Disabled":
+        return 1
+    try:
+        low = int(autoscale.get("minReplicas", 1))
+        high = int(autoscale.get("maxReplicas", max(low, 1)))
+        first = int(autoscale.get("defaultReplicas", low))
+    except (TypeError, ValueError):
+        return 1
+    return max(low, min(high, first))
 
 
 def _pick(path: str, value: Any, where: str | None = None) -> Any:
@@ -184,6 +201,7 @@ def parse_spec(
                         "tells Azure which instances are healthy)")
     return ScaleSetSpec(
         **machine,
+        initial_replicas=_initial_replicas(spec.get("autoscale")),
         zones=zones,
         subnet_id=(spec.get("network") or {}).get("subnetId") or None,
         replicas=int(replicas) if replicas is not None else None,

@@ -47,7 +47,7 @@ RULE_FIELDS: dict[str, Field] = {
     "operator": Field(tuple(COMPARISONS)),
     "action.direction": Field(("Increase", "Decrease")),
     "action.type": Field(("ChangeCount", "PercentChangeCount", "ExactCount"), "ChangeCount"),
-    "cooldown": Field(default="5m"),
+    "cooldown": Field(fallback="5m"),  #: not a CRD default: target rules take no cooldown
 }
 
 #: behavior.scaleUp / behavior.scaleDown, relative to either.

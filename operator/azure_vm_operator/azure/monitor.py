@@ -44,3 +44,43 @@ def latest_value(body: Mapping[str, Any], aggregation: str = "Average") -> float
                 if point.get(key) is not None:
                     return float(point[key])
     return None
+
+
+def _timestamp(point: Mapping[str, Any]) -> datetime.datetime | None:
+    text = point.get("timeStamp")
+    if not isinstance(text, str):
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def window_value(body: Mapping[str, Any], aggregation: str, since: datetime.datetime) -> float | None:
+    """The metric over a time window, as Azure autoscale reads a metric trigger: the data points (one per time
+    grain) that start within the window, each already aggregated over the instances with ``aggregation``, then
+    aggregated over time the same way (Average: the mean of the points, Minimum / Maximum: the lowest / highest,
+    Total and Count: the sum). Points without a value (no running instance, the current grain not reported yet)
+    are left out; None when no point has one. A point that starts before ``since`` (ARM aligns the first point
+    to the grain) is left out unless it is the only one."""
+    key = aggregation[0].lower() + aggregation[1:]
+    inside: list[float] = []
+    earlier: list[float] = []
+    for metric in body.get("value") or []:
+        for series in metric.get("timeseries") or []:
+            for point in series.get("data") or []:
+                if point.get(key) is None:
+                    continue
+                at = _timestamp(point)
+                (earlier if at is not None and at < since else inside).append(float(point[key]))
+    values = inside or earlier[-1:]
+    if not values:
+        return None
+    if aggregation == "Average":
+        return sum(values) / len(values)
+    if aggregation == "Minimum":
+        return min(values)
+    if aggregation == "Maximum":
+        return max(values)
+    return sum(values)

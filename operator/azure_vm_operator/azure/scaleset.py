@@ -219,10 +219,10 @@ def capacity_patch(count: int) -> dict[str, Any]:
 
 
 def desired_capacity(spec: ScaleSetSpec, observed: int | None) -> int:
-    """spec.replicas; unset: whatever Azure has (1 for a new scale set)."""
+    """spec.replicas; unset: whatever Azure has (for a new scale set: 1, or autoscale's defaultReplicas)."""
     if spec.replicas is not None:
         return spec.replicas
-    return observed if observed is not None else 1
+    return observed if observed is not None else spec.initial_replicas
 
 
 def observed_capacity(scale_set: Mapping[str, Any]) -> int | None:

@@ -456,6 +456,11 @@ class Reconciler(Generic[S, O]):
         """The resource with the status this process last wrote (Kopf's body may predate that write)."""
         return ResourceRef(ref.plural, {**ref.body, "status": self.reporter.current_status(ref)})
 
+    async def context(self, ref: ResourceRef) -> Context[S]:
+        """The resource's parsed spec and Azure clients (its credentials), for loops beside the reconcile pass
+        (the autoscaler's metric reads). Raises Stalled or SpecError as a pass would."""
+        return await self._context(ref)
+
     async def _context(self, ref: ResourceRef) -> Context[S]:
         """Parse the spec; with credentialsSecretRef, the Secret (same namespace only) brings the credential."""
         credential_key, secret_subscription = None, None

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import kopf
 
 from .. import metrics
+from ..api.conditions import AUTOSCALE_HEALTHY
 from ..api.constants import FINALIZER, GROUP, OBSERVE_INTERVAL_ANNOTATION, VERSION
 from ..api.fields import SpecError
 from ..api.scaleset import parse_duration
@@ -23,6 +24,7 @@ from ..azure.clients import AzureClients
 from ..config import OperatorConfig
 from ..kube import KubeClient, connection_info, load_configuration
 from ..sharding import Shard
+from .autoscaler import Autoscaler
 from .frame import InProgress, Kind, Reconciler, TransientError
 from .observation import ObservationCache
 from .status import ResourceRef, StatusReporter
@@ -76,6 +78,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         for kind in (make() for make in KINDS)
     }
     memo["locks"] = {}
+    memo["autoscaler"] = Autoscaler(memo["reconcilers"][ScaleSetKind.plural], reporter, kube, config)
     if shard.selector:  # filtered by the API server: other resources never reach this replica
         for plural in memo["reconcilers"]:
             settings.watching.label_selectors[GROUP, plural] = shard.selector
@@ -92,6 +95,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await asyncio.wait_for(asyncio.gather(*(lock.acquire() for lock in locks)), timeout=30)
     except asyncio.TimeoutError:
         logger.warning("closing Azure clients while reconciliations are still running")
+    if "autoscaler" in memo:
+        await memo["autoscaler"].close()
     if "azure" in memo:
         await memo["azure"].close()
     if "kube" in memo:
@@ -186,3 +191,35 @@ def register(plural: str) -> None:
 
 for _make in KINDS:
     register(_make.plural)  # type: ignore[attr-defined]
+
+
+@kopf.daemon(GROUP, VERSION, ScaleSetKind.plural, id="autoscale_scalesets", field="spec.autoscale", value=kopf.PRESENT,
+             cancellation_timeout=10.0, when=in_shard)
+async def autoscale(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    """The autoscaler of one ScaleSet (controllers/autoscaler.py), while it has spec.autoscale: an evaluation at
+    once, then every evaluationInterval. The body is Kopf's live view: each evaluation sees the latest spec."""
+    autoscaler: Autoscaler = memo["autoscaler"]
+    plural = ScaleSetKind.plural
+    try:
+        while not stopped and not body["metadata"].get("deletionTimestamp"):
+            ref = ResourceRef(plural, dict(body))
+            try:
+                delay = (await autoscaler.evaluate(ref, _lock(memo, body["metadata"]["uid"]))).delay
+            except Exception:  # noqa: BLE001 - the loop must survive anything and evaluate again
+                logger.exception("autoscale evaluation of %s/%s failed", body["metadata"]["namespace"],
+                                 body["metadata"]["name"])
+                delay = 30.0
+            await asyncio.sleep(delay)
+    except asyncio.CancelledError:
+        pass  # Kopf stops async daemons by cancelling them: the normal way out
+    finally:
+        ref = ResourceRef(plural, dict(body))
+        autoscaler.forget(ref)
+        if not body.get("spec", {}).get("autoscale") and not body["metadata"].get("deletionTimestamp"):
+            # spec.autoscale was removed: its status and condition no longer describe anything
+            try:
+                async with _lock(memo, body["metadata"]["uid"]):
+                    await autoscaler.reporter.report(ref, [], {"autoscale": None}, observed=False,
+                                                     drop=(AUTOSCALE_HEALTHY,))
+            except Exception:  # noqa: BLE001 - best effort: the next status write of the reconciler keeps it
+                logger.warning("could not clear status.autoscale of %s/%s", ref.namespace, ref.name)

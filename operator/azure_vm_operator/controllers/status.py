@@ -76,10 +76,18 @@ class StatusReporter:
         ref: ResourceRef,
         updates: list[cond.Condition],
         fields: Mapping[str, Any] | None = None,
+        *,
+        observed: bool = True,
+        drop: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
+        """``observed``: this write comes from a pass over the whole spec, so it sets status.observedGeneration;
+        a side loop (the autoscaler) writes its own conditions and fields only. ``drop``: condition types that
+        no longer apply (AutoscaleHealthy once spec.autoscale is gone)."""
         before = self.current_status(ref).get("conditions") or []
-        after = cond.merge_conditions(before, updates, ref.generation)
-        status: dict[str, Any] = {**(fields or {}), "conditions": after, "observedGeneration": ref.generation}
+        after = [c for c in cond.merge_conditions(before, updates, ref.generation) if c["type"] not in drop]
+        status: dict[str, Any] = {**(fields or {}), "conditions": after}
+        if observed:
+            status["observedGeneration"] = ref.generation
         await self.kube.patch_status(ref.plural, ref.namespace, ref.name, status)
         self._written[ref.key] = {**self._written.get(ref.key, {}), **status}
         known = {c.get("type") for c in before}
@@ -96,6 +104,7 @@ class StatusReporter:
             and condition["reason"] not in ("Creating", "Updating", "Reconciling", "InProgress", "Deleting")
         )
         bad = bad or (condition["type"] == "Drifted" and condition["status"] == "True")
+        bad = bad or (condition["type"] == cond.AUTOSCALE_HEALTHY and condition["status"] == "False")
         message = f"{condition['type']}={condition['status']}: {condition['message']}"
         self.event(ref, "Warning" if bad else "Normal", condition["reason"], message)
 

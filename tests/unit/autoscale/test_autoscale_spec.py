@@ -53,7 +53,7 @@ def test_defaults_are_the_issues_and_fields_declares_them():
     assert spec.behavior.scale_up.select_policy == spec.behavior.scale_down.select_policy == "Max"
     assert FIELDS["spec.autoscale.evaluationInterval"].default == "60s"
     assert FIELDS["spec.autoscale.rules[].azureMonitor.metricName"].default == "Percentage CPU"
-    assert FIELDS["spec.autoscale.rules[].cooldown"].default == "5m"
+    assert FIELDS["spec.autoscale.rules[].cooldown"].fallback == "5m"
     assert FIELDS["spec.autoscale.mode"].enum == ("Enabled", "ForecastOnly", "Disabled")
 
 
