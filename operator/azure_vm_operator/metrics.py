@@ -69,8 +69,9 @@ SCALESET_INSTANCES = Gauge(
 )
 
 AUTOSCALE_METRIC = Gauge(
-    "azvm_autoscale_metric_value", "The value an autoscale rule last read (Azure Monitor or Prometheus), or the last "
-    "good one while it is within its staleness bound.", ["namespace", "name", "rule"],
+    "azvm_autoscale_metric_value", "The value an autoscale rule of the active profile last read (Azure Monitor or "
+    "Prometheus); while reads fail, the last good one within its staleness bound (2 x evaluationInterval), then no "
+    "series.", ["namespace", "name", "rule"],
 )
 AUTOSCALE_THRESHOLD = Gauge(
     "azvm_autoscale_rule_threshold", "An autoscale rule's threshold (threshold rules) or target (target rules).",
@@ -130,6 +131,7 @@ def record_autoscale(namespace: str, name: str, values: dict[str, float | None],
                      replicas: dict[str, int | None]) -> None:
     _remove(AUTOSCALE_METRIC, namespace, name)
     _remove(AUTOSCALE_THRESHOLD, namespace, name)
+    _remove(AUTOSCALE_REPLICAS, namespace, name)
     for rule, value in values.items():
         if value is not None:
             AUTOSCALE_METRIC.labels(namespace, name, rule).set(value)

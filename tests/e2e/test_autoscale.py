@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from azure.mgmt.compute import ComputeManagementClient
 from e2e_helpers import Cluster, wait_for
-from test_scaleset import scale_set_manifest, vmss
+from test_scaleset import RG, scale_set_manifest, vmss
 
 from azure_vm_operator.api.constants import GROUP, SCALESET_PLURAL, VERSION
 
@@ -45,10 +45,10 @@ def sets(env) -> Cluster:
 
 
 def set_load(env, compute: ComputeManagementClient, name: str, cpu_percent: float,
-             reference_capacity: int | None = None) -> None:
+             reference_capacity: int | None = None, resource_group: str = RG) -> None:
     """The emulator's simulated CPU of the set: ``cpu_percent`` on each of ``reference_capacity`` instances (by
     default its current count); the same total demand spreads over however many instances run."""
-    scale_set_id = vmss(compute, name)["id"]  # read first: the admin call runs on the emulator's own loop
+    scale_set_id = compute.virtual_machine_scale_sets.get(resource_group, name).id  # read first: the admin call runs on the emulator's own loop
     env.admin(lambda admin: admin.set_load(scale_set_id, cpu_percent, reference_capacity))
 
 

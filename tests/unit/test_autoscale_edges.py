@@ -352,3 +352,30 @@ def test_decision_status_round_trips_through_history_from_status():
     assert (rebuilt.time, rebuilt.current, rebuilt.desired, rebuilt.direction, rebuilt.reason, rebuilt.profile,
             rebuilt.rule, rebuilt.observed, rebuilt.threshold, rebuilt.recommendation) == \
         (T0, 4, 3, Direction.DOWN, Reason.FLAPPING_AVOIDED, "default", "cpu_high", 70.0, 75.0, 3)
+
+
+# ---- hold_while_scaling: no second step on metrics that do not see the first one yet ----------------------------
+
+def _up(now, current=2, desired=3):
+    from azure_vm_operator.autoscale.decide import Decision, Direction, Reason
+
+    return Decision(now, current, desired, Direction.UP, Reason.TARGET_TRACKING, "default", rule="cpu",
+                    observed=90.0, threshold=60.0, recommendation=desired, message="rule cpu: 90 against 60")
+
+
+def test_a_change_right_after_a_scale_is_held_until_the_new_instances_are_settled():
+    from datetime import datetime, timedelta, timezone
+
+    from azure_vm_operator.autoscale.decide import Direction, Reason, hold_while_scaling
+
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+    held = hold_while_scaling(_up(now), settled=False, last_scale=now - timedelta(seconds=5))
+    assert (held.current, held.desired, held.direction, held.reason) == (2, 2, Direction.NONE,
+                                                                         Reason.SCALING_IN_PROGRESS)
+    assert "2 -> 3" in held.message and held.rule == "cpu"
+    assert hold_while_scaling(_up(now), settled=True, last_scale=now - timedelta(seconds=5)).desired == 3
+    assert hold_while_scaling(_up(now), settled=False, last_scale=None).desired == 3  # no scale: nothing to wait for
+    # an instance that never becomes ready does not stop the autoscaler for good
+    assert hold_while_scaling(_up(now), settled=False, last_scale=now - timedelta(minutes=6)).desired == 3
+    unchanged = _up(now, 2, 2)
+    assert hold_while_scaling(unchanged, settled=False, last_scale=now) is unchanged

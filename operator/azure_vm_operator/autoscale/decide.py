@@ -61,6 +61,7 @@ class Reason(StrEnum):
     CLAMPED_TO_MIN = "ClampedToMin"
     CLAMPED_TO_MAX = "ClampedToMax"
     DISABLED = "Disabled"
+    SCALING_IN_PROGRESS = "ScalingInProgress"  #: set by the loop: the last count is not reached yet
 
 
 @dataclass(frozen=True)
@@ -455,3 +456,22 @@ def record(history: History, decision: Decision, spec: AutoscaleSpec, applied: b
     cutoff = decision.time - horizon(spec)
     return History(decisions=tuple(d for d in (*history.decisions, decision) if d.time > cutoff),
                    scale_events=tuple(e for e in events if e.time > cutoff))
+
+
+#: how long after a scale action a decision may wait for the instances to be ready (HPA's CPU initialization
+#: period): an instance that never becomes ready does not stop the autoscaler for good
+SCALING_HOLD = timedelta(minutes=5)
+
+
+def hold_while_scaling(decision: Decision, settled: bool, last_scale: datetime | None) -> Decision:
+    """The loop's guard against acting on metrics that do not yet see the last change. ``settled``: the scale set
+    had all of the current count running and ready already at an earlier evaluation, so the metrics read now
+    include them (an instance still being created reports no CPU, and a scrape may lag one interval: acting on
+    such a reading overshoots; HPA leaves fresh pods out likewise). Until then, within SCALING_HOLD of the last
+    scale action, a decision to change the count again is held."""
+    if settled or decision.current is None or decision.desired is None or decision.desired == decision.current \
+            or last_scale is None or decision.time - last_scale > SCALING_HOLD:
+        return decision
+    return replace(decision, desired=decision.current, direction=Direction.NONE, reason=Reason.SCALING_IN_PROGRESS,
+                   message=f"holding {decision.current} -> {decision.desired} until the metrics include the "
+                           f"{decision.current} instances of the last scale ({decision.message})")

@@ -40,7 +40,8 @@ from azure.core.rest import HttpRequest
 from .. import metrics, promql
 from ..api import conditions as cond
 from ..api.fields import SpecError
-from ..autoscale.decide import Decision, Direction, History, Reason, Sample, ScaleEvent, decide, record
+from ..autoscale.decide import (Decision, Direction, History, Reason, Sample, ScaleEvent, decide, hold_while_scaling,
+                                record)
 from ..autoscale.profiles import active_profile
 from ..autoscale.spec import AutoscaleSpec, AzureMonitorMetric, PrometheusQuery, Rule, parse_autoscale
 from ..azure import monitor
@@ -129,6 +130,7 @@ class _State:
     recent: list[dict[str, Any]] = field(default_factory=list)  #: status.autoscale.recentDecisions
     last_scale_time: datetime | None = None
     written: int | None = None  #: the count this loop last wrote (or found) in spec.replicas
+    ready_since: datetime | None = None  #: when the current count was first seen all ready after the last scale
 
 
 @dataclass
@@ -211,6 +213,14 @@ class Autoscaler:
             await self._read_metrics(ref, spec, profile.rules, state, now)
         decision = decide(current, {r.name: state.samples[r.name] for r in profile.rules if r.name in state.samples},
                           now, spec, state.history)
+        ready = self.reporter.current_status(ref).get("readyReplicas")  # as the reconciler last wrote it
+        last_scale = state.history.last_scale_time
+        if exists and current is not None and ready == current:
+            if state.ready_since is None or (last_scale is not None and state.ready_since < last_scale):
+                state.ready_since = now
+        settled = state.ready_since is not None and state.ready_since < now and ready == current \
+            and (last_scale is None or state.ready_since >= last_scale)
+        decision = hold_while_scaling(decision, settled, last_scale)
         if spec.mode == "Enabled" and current is not None and state.written is not None \
                 and current != state.written:
             self._told_outside(ref, current, state.written)
@@ -224,7 +234,7 @@ class Autoscaler:
                 await self.kube.patch_scale("scalesets", ref.namespace, ref.name, wanted,
                                             expected=current,
                                             field_manager=FIELD_MANAGER)
-                applied, state.written = True, wanted
+                applied, state.written, state.ready_since = True, wanted, None
             except ScaleConflict:
                 # spec.replicas (or anything else) changed since this decision's count was read: decide again on
                 # the new count soon instead of overwriting it
@@ -242,7 +252,7 @@ class Autoscaler:
                                            decision.reason.value).inc()
         metrics.record_autoscale(
             ref.namespace, ref.name, {r.name: state.samples[r.name].value for r in profile.rules
-                                      if r.name in state.samples},
+                                      if r.name in state.samples and not self._stale(state.samples[r.name], now, spec)},
             {r.name: _goal(r) for r in profile.rules},
             {"desired": decision.desired, "current": current, "min": profile.min_replicas,
              "max": profile.max_replicas})
@@ -277,13 +287,20 @@ class Autoscaler:
                 return rule, f"ReadTimeout: no answer within {timeout:g}s"
             except _ReadError as exc:
                 return rule, str(exc)
+            except Exception as exc:  # noqa: BLE001 - a malformed answer fails this rule's read, not the evaluation
+                logger.warning("%s/%s: reading rule %s failed", ref.namespace, ref.name, rule.name, exc_info=True)
+                return rule, f"UnexpectedError: {type(exc).__name__}: {exc}"
 
         for rule, result in await asyncio.gather(*(one(r) for r in rules)):
             last = state.samples.get(rule.name)
+            last_scale = state.history.last_scale_time
+            if last is not None and (last.value is None or last.at is None
+                                     or (last_scale is not None and last.at < last_scale)):
+                last = None  # a value read before the last scale described another count: it stands in for nothing
             if isinstance(result, str):
                 reason = result.split(":", 1)[0]
                 metrics.AUTOSCALE_ERRORS.labels(ref.namespace, ref.name, rule.name, reason).inc()
-                state.samples[rule.name] = Sample.failed(result, last if last and last.value is not None else None)
+                state.samples[rule.name] = Sample.failed(result, last)
             else:
                 state.samples[rule.name] = Sample(result, now)
         for name in list(state.samples):  # rules no profile has any more
@@ -326,6 +343,10 @@ class Autoscaler:
             raise _ReadError(f"NoData: Azure Monitor has no {source.aggregation} of '{source.metric_name}' in the "
                              f"last {source.time_window:g}s (no running instance?)")
         return value
+
+    @staticmethod
+    def _stale(sample: Sample, now: datetime, spec: AutoscaleSpec) -> bool:
+        return sample.at is None or (now - sample.at).total_seconds() > 2 * spec.evaluation_interval
 
     def _metric_status(self, rule: Rule, sample: Sample | None, now: datetime, spec: AutoscaleSpec) -> dict[str, Any]:
         if sample is None:
