@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from azvm_sandbox.prometheus import PrometheusNotInstalled, PrometheusServer, find_prometheus, missing_allowed
+from azvm_sandbox.prometheus import PrometheusServer
 from e2e_helpers import Cluster, wait_for
 from test_autoscale import INTERVAL, autoscale_status, evaluations_pass, set_load, spec_replicas
-from test_prometheus_source import free_port
+from test_prometheus_source import free_port, require_prometheus
 
 from azure_vm_operator.api.constants import SCALESET_PLURAL
 
@@ -24,12 +24,7 @@ NAME, RESOURCE_GROUP = "web-prom", "web-prom-rg"
 
 @pytest.fixture
 def prometheus_binary() -> None:
-    try:
-        find_prometheus()
-    except PrometheusNotInstalled as exc:
-        if missing_allowed():
-            pytest.skip(str(exc))
-        pytest.fail(str(exc), pytrace=False)
+    require_prometheus()
 
 
 def example() -> dict:
