@@ -1,6 +1,6 @@
 # Two entry points, both self-installing on a fresh machine (Python 3.11+ with venv and pip):
-#   make demo   - the embedded Azure emulator + Kubernetes API + operator: a VM and a load-balanced ScaleSet
-#                 from apply to delete
+#   make demo   - the embedded Azure emulator + Kubernetes API + operator: a VM, a load-balanced ScaleSet and
+#                 an autoscaled ScaleSet scaled out by a CPU spike, from apply to delete
 #   make test   - the whole test suite (what .ci/run calls)
 # Both install what they need: .venv, and for the tests the real binaries the suite runs (kubectl when its apt
 # repository is configured; Prometheus, Debian's `prometheus` package: `make prometheus`, needs root and apt).

@@ -13,8 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="azvm-sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    one = sub.add_parser("demo", help="embedded emulator + Kubernetes API + operator: a VM, then a "
-                         "scale set, from apply to delete")
+    one = sub.add_parser("demo", help="embedded emulator + Kubernetes API + operator: a VM, a "
+                         "scale set, then an autoscaled scale set scaled out by a CPU spike, from apply to delete")
     one.add_argument("--example", default=None, help=f"manifest to apply (default: ./{demo.DEFAULT_EXAMPLE})")
     one.add_argument("--scaleset-example", default=None,
                      help=f"ScaleSet manifest for the second part (default: ./{demo.DEFAULT_SCALESET_EXAMPLE}; "
