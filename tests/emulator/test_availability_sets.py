@@ -111,10 +111,30 @@ async def test_plain_rest_create_get_list_delete(arm: Arm) -> None:
     assert status == 200, body
     assert body["sku"] == {"name": "Classic"} and body["properties"]["platformUpdateDomainCount"] == 20
     status, got, _ = await raw(arm, "GET", f"{base}/availabilitySets/myAvailabilitySet")
+    statuses = got["properties"].pop("statuses")  # a GET answers with the set's statuses (the Get example)
     assert status == 200 and got == body
+    assert [s["code"] for s in statuses] == ["ProvisioningState/succeeded"] and statuses[0]["level"] == "Info"
     status, page, _ = await raw(arm, "GET", f"{base}/availabilitySets")
     assert status == 200 and page["value"] == [body]
     status, _, _ = await raw(arm, "DELETE", f"{base}/availabilitySets/myAvailabilitySet")
     assert status == 200
     status, _, _ = await raw(arm, "DELETE", f"{base}/availabilitySets/myAvailabilitySet")
     assert status == 204
+
+
+async def test_a_set_answers_with_its_statuses_and_members_as_arm_shapes_them(arm: Arm) -> None:
+    net = await Net.create(arm)
+    sets = arm.compute.availability_sets
+    avset = await sets.create_or_update("rg", "web-as", AVSET)
+    body = await net.body()
+    body["properties"]["availabilitySet"] = {"id": avset.id}
+    vm = await create_vm(arm, "rg", "web0", body)
+    got = await sets.get("rg", "web-as")
+    assert [(s.code, s.level) for s in got.statuses] == [("ProvisioningState/succeeded", "Info")]
+    assert [m.id for m in got.virtual_machines] == [vm.id]
+    status, raw_body, _ = await raw(arm, "GET", avset.id)
+    example = load_example("compute/availabilitySets/AvailabilitySet_Get_MaximumSet_Gen.json")["responses"]["200"]["body"]
+    assert status == 200 and set(raw_body["properties"]["statuses"][0]) <= set(example["properties"]["statuses"][0])
+    assert raw_body["properties"]["virtualMachines"] == [{"id": vm.id}]
+    _, page, _ = await raw(arm, "GET", avset.id.rsplit("/", 1)[0])
+    assert "statuses" not in page["value"][0]["properties"]  # only a set's own GET carries them

@@ -441,7 +441,7 @@ plain("compute/availabilitySets/AvailabilitySet_Delete_MinimumSet_Gen.json", "DE
 @case("compute/availabilitySets/AvailabilitySet_Get_MaximumSet_Gen.json", "GET", AVSET, allowed={
     **MIGRATION,
     "properties.proximityPlacementGroup": "proximity placement groups are not modelled",
-    "properties.statuses": "the set has no status (ARM shows one only for some maintenance states)",
+    "properties.statuses[].message": "the emulator's only status (provisioning succeeded) has no message",
     "sku.tier": "ARM's sku of an availability set has only a name (the generated example adds tier/capacity)",
     "sku.capacity": "ARM's sku of an availability set has only a name (the generated example adds tier/capacity)",
 })
@@ -559,6 +559,7 @@ BOOT_DIAGNOSTICS = {"bootDiagnostics": {"enabled": True, "storageUri": "http://m
     "resources": EXTENSIONS,
     "managedBy": "VMs of Flexible scale sets are not modelled",
     "properties.proximityPlacementGroup": "proximity placement groups are not modelled",
+    "properties.statuses[].message": "the emulator's only status (provisioning succeeded) has no message",
 })
 async def _vm_get(ctx: Ctx, params: dict[str, Any]) -> None:
     # the example's VM: Windows, in an availability set, an empty and an attached data disk, boot diagnostics,

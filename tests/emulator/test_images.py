@@ -195,3 +195,34 @@ async def test_rest_example_requests(arm: Arm) -> None:
 
 async def _gone(arm: Arm, path: str) -> bool:
     return (await raw(arm, "GET", path))[0] == 404
+
+
+async def test_an_image_captured_from_a_vm_reports_its_disks_as_arm_does(arm: Arm) -> None:
+    """A captured image's disks carry diskSizeGB and storageAccountType (the source disks'), as the Get example's
+    osDisk and dataDisks do; the image reports the generation of the source VM."""
+    net = await Net.create(arm)
+    body = await net.body()
+    storage(body)["osDisk"]["diskSizeGB"] = 48  # Premium_LRS (vm_body)
+    storage(body)["dataDisks"] = [{"lun": 0, "createOption": "Empty", "diskSizeGB": 10,
+                                   "managedDisk": {"storageAccountType": "StandardSSD_LRS"}},
+                                  {"lun": 1, "createOption": "Empty", "diskSizeGB": 20,
+                                   "managedDisk": {"storageAccountType": "Standard_LRS"}}]
+    golden = await create_vm(arm, "rg", "golden", body)
+    await (await arm.compute.virtual_machines.begin_deallocate("rg", "golden")).result()
+    await arm.compute.virtual_machines.generalize("rg", "golden")
+    request = {"location": LOCATION, "properties": {"sourceVirtualMachine": {"id": golden.id}}}
+    image = await (await arm.compute.images.begin_create_or_update("rg", "captured", request)).result()
+    osd = image.storage_profile.os_disk
+    assert (osd.disk_size_gb, osd.storage_account_type, osd.caching) == (48, "Premium_LRS", "ReadWrite")
+    assert [(d.lun, d.disk_size_gb, d.storage_account_type) for d in image.storage_profile.data_disks] == [
+        (0, 10, "StandardSSD_LRS"), (1, 20, "Standard_LRS")]
+    view = await arm.compute.virtual_machines.instance_view("rg", "golden")
+    assert image.hyper_v_generation == view.hyper_v_generation
+
+    status, got, _ = await raw(arm, "GET", image.id)
+    shown = load_example("compute/images/Image_Get.json")["responses"]["200"]["body"]["properties"]["storageProfile"]
+    source_keys = {"blobUri", "snapshot"}  # the Get example's image has every source at once; this one a VM's disks
+    assert status == 200
+    assert set(got["properties"]["storageProfile"]["osDisk"]) == set(shown["osDisk"]) - source_keys | {"caching"}
+    for disk in got["properties"]["storageProfile"]["dataDisks"]:
+        assert set(shown["dataDisks"][0]) - source_keys <= set(disk)

@@ -79,6 +79,13 @@ def leave(services: Services, avset_id: str, vm_id: str) -> None:
     services.store.put(avset)
 
 
+def statuses(avset: Resource) -> list[dict[str, Any]]:
+    """The set's status list, in ARM's instance view status shape (code, level, displayStatus, time): its
+    provisioning state (the set has no other state the emulator models)."""
+    return [{"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded",
+             "time": avset.private.get("created") or util.iso(util.now())}]
+
+
 class AvailabilitySetsProvider:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -95,7 +102,12 @@ class AvailabilitySetsProvider:
         return self.services.require(call, AVSET)
 
     def get_set(self, call: Call) -> Reply:
-        return Reply(200, self._require(call).body)
+        """A set's GET answers with ``properties.statuses`` (InstanceViewStatus objects, as the Get example shows
+        them); a listing does not carry them."""
+        avset = self._require(call)
+        body = copy.deepcopy(avset.body)
+        body["properties"]["statuses"] = statuses(avset)
+        return Reply(200, body)
 
     def list_sets(self, call: Call) -> Reply:
         return self.services.list_in_group(call, AVSET)
@@ -163,7 +175,8 @@ class AvailabilitySetsProvider:
             body["tags"] = tags
         body["sku"] = {"name": sku_name}
         body["properties"] = props
-        private = copy.deepcopy(existing.private) if existing is not None else {"slots": {}}
+        private = copy.deepcopy(existing.private) if existing is not None else {"slots": {},
+                                                                               "created": util.iso(util.now())}
         self.store.put(Resource(id=resource_id, type=AVSET, body=body, private=private))
         return Reply(200, body)
 

@@ -273,7 +273,7 @@ class ImagesProvider:
         vm_os = storage.get("osDisk") or {}
         os_disk_ref = util.get_path(vm_os, "managedDisk", "id")
         os_disk = self.store.get(os_disk_ref) if os_disk_ref else None
-        private["hyper_v_generation"] = vm.private.get("hyper_v_generation", "V1")
+        private["hyper_v_generation"] = props.get("hyperVGeneration") or vm.private.get("hyper_v_generation", "V1")
         private["os_disk_size_gb"] = int(os_disk.properties["diskSizeGB"]) if os_disk else vm_os.get("diskSizeGB")
         data_images = []
         private["data_disks"] = {}
@@ -282,9 +282,12 @@ class ImagesProvider:
                 continue
             data_ref = util.get_path(data, "managedDisk", "id")
             data_disk = self.store.get(data_ref) if data_ref else None
-            private["data_disks"][str(data["lun"])] = int(
-                data_disk.properties["diskSizeGB"] if data_disk else data.get("diskSizeGB") or 0)
-            data_images.append({"lun": data["lun"], "managedDisk": {"id": data_ref}, "caching": data.get("caching", "None")})
+            size = int(data_disk.properties["diskSizeGB"] if data_disk else data.get("diskSizeGB") or 0)
+            private["data_disks"][str(data["lun"])] = size
+            # as ARM reports a captured image's disks: the size and the storage type of the source disk
+            data_images.append({"lun": data["lun"], "managedDisk": {"id": data_ref},
+                                "caching": data.get("caching", "None"), "diskSizeGB": size,
+                                "storageAccountType": self._storage_type(data_disk, data)})
         return {
             "sourceVirtualMachine": {"id": vm.id},
             "storageProfile": {
@@ -293,12 +296,22 @@ class ImagesProvider:
                     "osState": "Generalized",
                     "managedDisk": {"id": os_disk_ref},
                     "caching": vm_os.get("caching", "ReadWrite"),
+                    "diskSizeGB": private["os_disk_size_gb"],
+                    "storageAccountType": self._storage_type(os_disk, vm_os),
                 },
                 "dataDisks": data_images,
                 "zoneResilient": bool(util.get_path(props, "storageProfile", "zoneResilient")),
             },
-            **({"hyperVGeneration": props["hyperVGeneration"]} if props.get("hyperVGeneration") else {}),
+            # ARM reports the generation (the source VM's unless the request names one)
+            "hyperVGeneration": private["hyper_v_generation"],
         }
+
+    @staticmethod
+    def _storage_type(disk: Resource | None, vm_disk: dict[str, Any]) -> str:
+        """The storage account type of a VM's disk: the managed disk's SKU, else what the VM model says."""
+        if disk is not None and util.get_path(disk.body, "sku", "name"):
+            return str(disk.body["sku"]["name"])
+        return str(util.get_path(vm_disk, "managedDisk", "storageAccountType") or "Standard_LRS")
 
     def _image_from_disks(self, location: str, props: dict[str, Any], private: dict[str, Any]) -> dict[str, Any]:
         storage = props.get("storageProfile")
