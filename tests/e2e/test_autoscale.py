@@ -95,8 +95,9 @@ def test_cpu_load_scales_out_at_once_and_in_only_after_cooldown_never_below_min(
     set_load(env, compute, "cpu", 90.0)
     loaded_at = datetime.now(timezone.utc)
     wait_for(lambda: spec_replicas(sets, "cpu") == 4, 2 * INTERVAL + 10, what="the scale-out to 4")
+    out = wait_for(lambda: next((d for d in autoscale_status(sets, "cpu").get("recentDecisions") or []
+                                 if d.get("from") == 2 and d["to"] == 4), None), 10, what="the decision in status")
     status = autoscale_status(sets, "cpu")
-    out = next(d for d in status["recentDecisions"] if d["direction"] == "Up")
     assert (out["from"], out["to"], out["rule"], out["reason"], out["applied"]) == (2, 4, "cpu-high", "RuleFired", True)
     assert out["observed"] == pytest.approx(90.0, abs=1) and out["threshold"] == 70
     assert parse_time(out["time"]) - loaded_at <= timedelta(seconds=2 * INTERVAL + 1)
