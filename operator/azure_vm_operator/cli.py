@@ -23,6 +23,7 @@ def _config(args: argparse.Namespace) -> OperatorConfig:
         subscription_id=args.subscription_id,
         resync_interval=args.resync_interval,
         metrics_port=args.metrics_port,
+        health_port=args.health_port,
         leader_elect=True if args.leader_elect else None,
         leader_election_namespace=args.leader_election_namespace,
         shard_count=args.shard_count,
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--subscription-id", help="default subscription [AZURE_SUBSCRIPTION_ID]")
     run.add_argument("--resync-interval", type=float, help="seconds between drift checks [AZVM_RESYNC_INTERVAL]")
     run.add_argument("--metrics-port", type=int, help="Prometheus metrics port [AZVM_METRICS_PORT] (default 8080)")
+    run.add_argument("--health-port", type=int,
+                     help="serve /healthz and /readyz for the kubelet's probes on this port [AZVM_HEALTH_PORT] (default: off)")
     run.add_argument("--leader-elect", action="store_true",
                      help="run several replicas: only the holder of a Lease acts [AZVM_LEADER_ELECT]")
     run.add_argument("--leader-election-namespace", help="namespace of the Lease [POD_NAMESPACE] (default: default)")

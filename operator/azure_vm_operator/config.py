@@ -54,6 +54,10 @@ class OperatorConfig:
     # Observability
     metrics_port: int | None = 8080  #: None = no metrics endpoint
     metrics_host: str = "0.0.0.0"
+    #: /healthz (liveness) and /readyz (readiness) for the kubelet's probes, served from process start, also by a
+    #: standby replica waiting for the leader Lease; None = no health endpoint
+    health_port: int | None = None
+    health_host: str = "0.0.0.0"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "OperatorConfig":
@@ -102,6 +106,7 @@ ENV_VARS = {
     "backoff_base": "AZVM_BACKOFF_BASE",
     "backoff_max": "AZVM_BACKOFF_MAX",
     "metrics_port": "AZVM_METRICS_PORT",
+    "health_port": "AZVM_HEALTH_PORT",
     "leader_elect": "AZVM_LEADER_ELECT",
     "leader_election_namespace": "POD_NAMESPACE",
     "lease_duration": "AZVM_LEASE_DURATION",
