@@ -122,6 +122,34 @@ class KubeClient:
         config_map = await self._read("ConfigMap", self._core.read_namespaced_config_map, namespace, name)
         return dict(config_map.data or {})
 
+    async def read_custom(self, kind: str, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        """A custom resource of this operator's group (another resource a spec refers to, same namespace)."""
+        try:
+            body: Any = await asyncio.to_thread(self._custom.get_namespaced_custom_object,
+                                                GROUP, VERSION, namespace, plural, name)
+            return dict(body)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                raise ReferenceNotFound(kind, namespace, name) from None
+            raise
+
+    async def list_custom(self, plural: str, namespace: str) -> list[dict[str, Any]]:
+        """The custom resources of one kind in a namespace (who refers to a resource being deleted)."""
+        listing: Any = await asyncio.to_thread(self._custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
+                                          plural)
+        return [dict(item) for item in listing.get("items") or []]
+
+    async def delete_custom(self, plural: str, namespace: str, name: str) -> bool:
+        """Delete a custom resource (its finalizer then runs as for a kubectl delete); False if already gone."""
+        try:
+            await asyncio.to_thread(self._custom.delete_namespaced_custom_object, GROUP, VERSION, namespace,
+                                    plural, name)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     async def _read(self, kind: str, read: Any, namespace: str, name: str) -> Any:
         try:
             return await asyncio.to_thread(read, name, namespace)

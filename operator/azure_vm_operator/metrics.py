@@ -51,6 +51,15 @@ VM_INFO = Gauge(
     ["namespace", "name", "size", "location", "power_state", "ready"],
 )
 
+IMAGE_INFO = Gauge(
+    "azvm_image_info", "One series per Image resource: its location, OS type and whether it is Ready.",
+    ["namespace", "name", "location", "os_type", "ready"],
+)
+AVSET_MEMBERS = Gauge(
+    "azvm_availabilityset_members", "Member VMs of an AvailabilitySet resource's availability set.",
+    ["namespace", "name", "location", "ready"],
+)
+
 
 SCALESET_REPLICAS = Gauge(
     "azvm_scaleset_replicas", "Instances of a ScaleSet: desired (the count being converged to), current (exist), "
@@ -106,6 +115,24 @@ def record_vm(namespace: str, name: str, size: str, location: str, power_state: 
 
 def forget_vm(namespace: str, name: str) -> None:
     _remove(VM_INFO, namespace, name)
+
+
+def record_image(namespace: str, name: str, location: str, os_type: str, ready: bool) -> None:
+    forget_image(namespace, name)
+    IMAGE_INFO.labels(namespace, name, location, os_type or "Unknown", str(ready).lower()).set(1)
+
+
+def forget_image(namespace: str, name: str) -> None:
+    _remove(IMAGE_INFO, namespace, name)
+
+
+def record_availability_set(namespace: str, name: str, location: str, members: int, ready: bool) -> None:
+    forget_availability_set(namespace, name)
+    AVSET_MEMBERS.labels(namespace, name, location, str(ready).lower()).set(members)
+
+
+def forget_availability_set(namespace: str, name: str) -> None:
+    _remove(AVSET_MEMBERS, namespace, name)
 
 
 def record_scale_set(namespace: str, name: str, desired: int, current: int, ready: int, updated: int,

@@ -13,7 +13,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 import kubernetes.client
 from e2e_helpers import Cluster, create_azure_vm, wait_for
 
-from azure_vm_operator.api.constants import GROUP, SCALESET_PLURAL, VERSION
+from azure_vm_operator.api.constants import AVSET_PLURAL, GROUP, IMAGE_PLURAL, SCALESET_PLURAL, VERSION
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -43,17 +43,28 @@ def provide_gallery_image(env, image_id: str) -> None:
 
 def azure_names(compute: ComputeManagementClient, doc: dict) -> list[str]:
     rg = doc["spec"]["resourceGroup"]
-    listing = (compute.virtual_machines.list(rg) if doc["kind"] == "VirtualMachine"
-               else compute.virtual_machine_scale_sets.list(rg))
+    listing = {"VirtualMachine": compute.virtual_machines.list, "ScaleSet": compute.virtual_machine_scale_sets.list,
+               "Image": compute.images.list_by_resource_group,
+               "AvailabilitySet": compute.availability_sets.list}[doc["kind"]](rg)
     return [x.name for x in listing]
+
+
+def captured_and_deleted(docs: list[dict]) -> set[str]:
+    """VirtualMachines an Image of the example captures and then deletes (afterCapture: Delete)."""
+    return {d["spec"]["fromVirtualMachine"]["name"] for d in docs if d["kind"] == "Image"
+            and (d["spec"].get("fromVirtualMachine") or {}).get("afterCapture") == "Delete"}
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_example(env, operator, cluster, compute, example):
     docs = documents(EXAMPLES / example)
-    kinds = {"VirtualMachine": cluster, "ScaleSet": Cluster(env.kube_api_client(), SCALESET_PLURAL)}
+    kinds = {"VirtualMachine": cluster, "ScaleSet": Cluster(env.kube_api_client(), SCALESET_PLURAL),
+             "Image": Cluster(env.kube_api_client(), IMAGE_PLURAL),
+             "AvailabilitySet": Cluster(env.kube_api_client(), AVSET_PLURAL)}
     managed = [d for d in docs if d["kind"] in kinds]
-    assert managed, f"{example} has no VirtualMachine or ScaleSet"
+    assert any(d["kind"] in ("VirtualMachine", "ScaleSet") for d in managed), \
+        f"{example} has no VirtualMachine or ScaleSet"
+    consumed = captured_and_deleted(docs)
     hpas = []
     for doc in docs:
         if doc["kind"] == "Secret":
@@ -64,14 +75,18 @@ def test_example(env, operator, cluster, compute, example):
             autoscaling = kubernetes.client.AutoscalingV2Api(env.kube_api_client())
             hpas.append(autoscaling.create_namespaced_horizontal_pod_autoscaler(doc["metadata"]["namespace"], doc))
     for doc in managed:
-        image_id = doc["spec"]["image"].get("id")
+        image_id = (doc["spec"].get("image") or {}).get("id")
         if image_id and "/galleries/" in image_id:
             provide_gallery_image(env, image_id)
         kinds[doc["kind"]].apply(doc)
     for doc in managed:
         name, rg = doc["metadata"]["name"], doc["spec"]["resourceGroup"]
-        kinds[doc["kind"]].wait_condition(name, "Ready", timeout=60)
-        if doc["kind"] == "VirtualMachine":
+        if doc["kind"] == "VirtualMachine" and name in consumed:
+            continue  # an Image captures it, then deletes it (waited for below)
+        kinds[doc["kind"]].wait_condition(name, "Ready", timeout=90)
+        if doc["kind"] in ("Image", "AvailabilitySet"):
+            assert kinds[doc["kind"]].get(name)["status"]["azureResourceId"]
+        elif doc["kind"] == "VirtualMachine":
             assert compute.virtual_machines.get(rg, name).hardware_profile.vm_size == doc["spec"]["size"]
         else:
             replicas = doc["spec"].get("replicas", 1)
@@ -91,10 +106,13 @@ def test_example(env, operator, cluster, compute, example):
         scale = kinds["ScaleSet"].custom.get_namespaced_custom_object_scale(
             GROUP, VERSION, hpa.metadata.namespace, SCALESET_PLURAL, target.name)
         assert scale["status"]["selector"] == f"compute.azvm.io/scaleset={target.name}"
+    for name in consumed:
+        wait_for(lambda name=name: cluster.get(name) is None, 30, what=f"{name} deleted after its capture")
+    managed = [d for d in managed if not (d["kind"] == "VirtualMachine" and d["metadata"]["name"] in consumed)]
     for doc in managed:
         kinds[doc["kind"]].delete(doc["metadata"]["name"])
-    for doc in managed:
+    for doc in managed:  # an Image or AvailabilitySet goes once the VMs that use it are gone
         name = doc["metadata"]["name"]
-        wait_for(lambda doc=doc: kinds[doc["kind"]].get(doc["metadata"]["name"]) is None, 30, what=f"{name} released")
+        wait_for(lambda doc=doc: kinds[doc["kind"]].get(doc["metadata"]["name"]) is None, 60, what=f"{name} released")
         kept = doc["spec"].get("deletionPolicy") == "Orphan"
         assert (name in azure_names(compute, doc)) == kept

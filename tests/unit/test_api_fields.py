@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from azure_vm_operator.api import scaleset, virtualmachine
+from azure_vm_operator.api import availabilityset, image, scaleset, virtualmachine
 from azure_vm_operator.autoscale import spec as autoscale
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 KINDS = [("compute.azvm.io_virtualmachines.yaml", virtualmachine.FIELDS),
-         ("compute.azvm.io_scalesets.yaml", {**scaleset.FIELDS, **autoscale.FIELDS})]
+         ("compute.azvm.io_scalesets.yaml", {**scaleset.FIELDS, **autoscale.FIELDS}),
+         ("compute.azvm.io_images.yaml", image.FIELDS),
+         ("compute.azvm.io_availabilitysets.yaml", availabilityset.FIELDS)]
 
 def _declared(schema: dict, path: str = "spec") -> dict[str, tuple]:
     """spec path -> (enum, default) for every schema node that declares either."""
@@ -48,6 +50,7 @@ def test_the_scaleset_crd_declares_every_autoscale_field():
 
 
 def test_fallbacks_are_allowed_values():
-    for path, field in {**virtualmachine.FIELDS, **scaleset.FIELDS, **autoscale.FIELDS}.items():
+    for path, field in {**virtualmachine.FIELDS, **scaleset.FIELDS, **autoscale.FIELDS, **image.FIELDS,
+                        **availabilityset.FIELDS}.items():
         if field.enum and field.fallback is not None:
             assert field.fallback in field.enum, path

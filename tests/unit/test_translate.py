@@ -58,7 +58,7 @@ def test_defaults_come_from_name_and_operator_config():
     ("sshPublicKeys", [], "sshPublicKeys"),
     ("powerState", "Hibernated", "powerState"),
     ("image", {}, "exactly one of"),
-    ("image", {"imageRef": {"name": "golden"}}, "not supported yet"),
+    ("image", {"imageRef": {"name": ""}}, "imageRef.name is required"),
     ("dataDisks", [{"lun": 1, "sizeGB": 1}, {"lun": 1, "sizeGB": 2}], "each lun"),
     ("priority", "Cheap", "spec.priority"),
 ])

@@ -10,6 +10,10 @@ VM_KIND = "VirtualMachine"
 VM_PLURAL = "virtualmachines"
 SCALESET_KIND = "ScaleSet"
 SCALESET_PLURAL = "scalesets"
+IMAGE_KIND = "Image"
+IMAGE_PLURAL = "images"
+AVSET_KIND = "AvailabilitySet"
+AVSET_PLURAL = "availabilitysets"
 
 #: The finalizer that keeps a custom resource until its Azure resources are gone.
 FINALIZER = f"{GROUP}/finalizer"

@@ -51,6 +51,8 @@ class MarketplaceImage:
 class ImageSpec:
     marketplace: MarketplaceImage | None = None
     id: str | None = None  #: a managed image, a gallery image or a gallery image version
+    #: an Image resource of the same namespace (image.imageRef.name); the controller resolves it to ``id``
+    image_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,11 @@ def parse_machine(
     kinds = [k for k in ("marketplace", "id", "imageRef") if image_raw.get(k)]
     if len(kinds) != 1:
         raise SpecError("spec.image needs exactly one of marketplace, id, imageRef")
+    image_ref = None
     if kinds[0] == "imageRef":
-        raise SpecError("spec.image.imageRef (an Image resource) is not supported yet; use image.id or "
-                        "image.marketplace", reason="UnsupportedField")
+        image_ref = str((image_raw["imageRef"] or {}).get("name") or "")
+        if not image_ref:
+            raise SpecError("spec.image.imageRef.name is required")
     marketplace = None
     if kinds[0] == "marketplace":
         m = image_raw["marketplace"]
@@ -136,7 +140,7 @@ def parse_machine(
                 raise SpecError(f"spec.image.marketplace.{key} is required")
         marketplace = MarketplaceImage(str(m["publisher"]), str(m["offer"]), str(m["sku"]),
                                        str(pick("spec.image.marketplace.version", m.get("version"))))
-    image = ImageSpec(marketplace=marketplace, id=image_raw.get("id") or None)
+    image = ImageSpec(marketplace=marketplace, id=image_raw.get("id") or None, image_ref=image_ref)
 
     default_os = "Windows" if marketplace and marketplace.publisher in WINDOWS_PUBLISHERS else "Linux"
     os_type = str(pick("spec.osType", spec.get("osType") or default_os))

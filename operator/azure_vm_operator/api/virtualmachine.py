@@ -47,6 +47,10 @@ class AvailabilitySetSpec:
 class VirtualMachineSpec(MachineSpec):
     zone: str | None = None
     availability_set: AvailabilitySetSpec | None = None
+    #: an AvailabilitySet resource of the same namespace (spec.availabilitySetRef.name)
+    availability_set_ref: str | None = None
+    #: the Azure id of that set, once the controller resolved it
+    resolved_availability_set_id: str | None = None
     network: NetworkSpec = NetworkSpec()
 
     @property
@@ -74,13 +78,17 @@ def parse_spec(
             int(_pick("spec.availabilitySetOptions.platformFaultDomainCount", options.get("platformFaultDomainCount"))),
             int(_pick("spec.availabilitySetOptions.platformUpdateDomainCount",
                       options.get("platformUpdateDomainCount"))))
-    if zone and avset:
+    avset_ref = str((spec.get("availabilitySetRef") or {}).get("name") or "") or None
+    if avset and avset_ref:
+        raise SpecError("set only one of spec.availabilitySet and spec.availabilitySetRef")
+    if zone and (avset or avset_ref):
         raise SpecError("a VM is either zonal (spec.zone) or in an availability set, not both")
     network = spec.get("network") or {}
     return VirtualMachineSpec(
         **machine,
         zone=zone,
         availability_set=avset,
+        availability_set_ref=avset_ref,
         network=NetworkSpec(subnet_id=network.get("subnetId") or None,
                             public_ip=bool(_pick("spec.network.publicIP", network.get("publicIP"))),
                             open_ports=tuple(sorted({int(p) for p in network.get("openPorts") or []}))),

@@ -30,6 +30,8 @@ def nsg_name(spec: VirtualMachineSpec) -> str:
 
 
 def availability_set_id(spec: VirtualMachineSpec) -> str | None:
+    if spec.availability_set_ref is not None:
+        return spec.resolved_availability_set_id  # an AvailabilitySet resource's, resolved by the controller
     if spec.availability_set is None:
         return None
     return ids.availability_set_id(spec.subscription_id, spec.resource_group, spec.availability_set.name)
@@ -81,7 +83,7 @@ def vm_body(spec: VirtualMachineSpec, identity: Identity, inputs: VmInputs | str
     }
     if spec.user_data:
         properties["userData"] = b64(spec.user_data)
-    if spec.availability_set:
+    if availability_set_id(spec):
         properties["availabilitySet"] = {"id": availability_set_id(spec)}
     if spec.priority == "Spot":
         properties["priority"] = "Spot"
@@ -215,7 +217,7 @@ def diff_vm(spec: VirtualMachineSpec, identity: Identity, observed: Mapping[str,
         immutable.append("spec.zone")
     observed_avset = ((props.get("availabilitySet") or {}).get("id") or "").lower()
     if observed_avset != (availability_set_id(spec) or "").lower():
-        immutable.append("spec.availabilitySet")
+        immutable.append("spec.availabilitySetRef" if spec.availability_set_ref else "spec.availabilitySet")
     if (props.get("priority") or "Regular") != spec.priority:
         immutable.append("spec.priority")
     elif spec.priority == "Spot":

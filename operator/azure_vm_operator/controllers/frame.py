@@ -78,6 +78,12 @@ class InProgress(Exception):
         self.reported = reported  #: the status already says so
 
 
+class DeletionHeld(InProgress):
+    """Deleting is held until something outside this resource changes (an availability set still has member VMs,
+    an image is still referenced): the finalizer stays, the condition says why with ``reason``, and the delete
+    is tried again after ``delay``."""
+
+
 class Stalled(Exception):
     """Only the user can fix this: reported as Stalled=True with a reason, retried each resync."""
 
@@ -434,8 +440,9 @@ class Reconciler(Generic[S, O]):
             await self.kind.delete(ctx, observed)
         except InProgress as exc:
             message = str(exc)
-            await self._report(ref, [cond.Condition(cond.READY, False, "Deleting", message),
-                                     cond.Condition(cond.RECONCILING, True, "Deleting", message)],
+            reason = exc.reason if isinstance(exc, DeletionHeld) else "Deleting"
+            await self._report(ref, [cond.Condition(cond.READY, False, reason, message),
+                                     cond.Condition(cond.RECONCILING, True, reason, message)],
                                {"printableStatus": "Deleting"})
             raise
         except AzureError as exc:

@@ -31,10 +31,12 @@ from .status import ResourceRef, StatusReporter
 from .scaleset import ScaleSetKind
 from .virtualmachine import VirtualMachineKind
 
+from .availabilityset import AvailabilitySetKind
+from .image import ImageKind
 logger = logging.getLogger(__name__)
 
 #: The kinds this operator serves: each a set of steps on the frame.
-KINDS: tuple[Callable[[], Kind[Any, Any]], ...] = (VirtualMachineKind, ScaleSetKind)
+KINDS: tuple[Callable[[], Kind[Any, Any]], ...] = (VirtualMachineKind, ScaleSetKind, ImageKind, AvailabilitySetKind)
 
 
 def _config(memo: kopf.Memo) -> OperatorConfig:

@@ -24,6 +24,7 @@ from ..azure import infrastructure as infra
 from ..azure import monitor
 from ..azure import scaleset as sst
 from ..azure.errors import ArmFailure
+from . import references
 from .frame import Context, InProgress, Stalled, StatusView
 from .operations import PendingOperation
 from .status import ResourceRef
@@ -113,6 +114,11 @@ class ScaleSetKind:
         else:
             scale_set = await ctx.read_named(sets, "virtualMachineScaleSets", rg, spec.azure_name)
         observed = ObservedScaleSet(scale_set=scale_set)
+        # image.imageRef names an Image of this namespace: wait for it before creating the set
+        model = ((scale_set or {}).get("properties") or {}).get("virtualMachineProfile") or {}
+        await references.resolve_image(
+            ctx, scale_set is not None, ((model.get("storageProfile") or {}).get("imageReference") or {}).get("id"))
+        spec = ctx.spec
         if observed.scale_set is not None:
             observed.instances = [
                 item.as_dict() async for item in az.compute.virtual_machine_scale_set_vms.list(

@@ -19,6 +19,7 @@ from ..azure import infrastructure as infra
 from ..azure import virtualmachine as vmt
 from ..azure.machine import power_state
 from ..azure.ids import ResourceId
+from . import references
 from .frame import Context, InProgress, Stalled, StatusView
 from .status import ResourceRef
 
@@ -55,8 +56,14 @@ class VirtualMachineKind:
     # ---- observe: the only reads of the VM's own resources ---------------------------------------------------
 
     async def observe(self, ctx: VmContext) -> ObservedVM:
-        spec, az = ctx.spec, ctx.az
         observed = ObservedVM(vm=await self._get_vm(ctx))
+        # image.imageRef and availabilitySetRef name resources of this namespace: wait for them before creating
+        props = (observed.vm or {}).get("properties") or {}
+        await references.resolve_image(
+            ctx, observed.vm is not None, ((props.get("storageProfile") or {}).get("imageReference") or {}).get("id"))
+        await references.resolve_availability_set(ctx, observed.vm is not None,
+                                                  (props.get("availabilitySet") or {}).get("id"))
+        spec, az = ctx.spec, ctx.az
         if spec.policies.reconcile == "Observe":
             # The VM may not be one we created: follow its own references instead of our naming convention.
             nic_ref = ResourceId.parse(vmt.vm_primary_nic_id(observed.vm))
@@ -234,6 +241,12 @@ class VirtualMachineKind:
         action = vmt.power_action(spec.power_state, current)
         if action is None:
             return
+        view = ((observed.vm or {}).get("properties") or {}).get("instanceView") or {}
+        if action == "start" and any(str(s.get("code", "")).lower() == "osstate/generalized"
+                                     for s in view.get("statuses") or []):
+            raise Stalled("VMGeneralized", f"VM {spec.azure_name} was generalized (captured into an image): Azure "
+                                           "never starts it again; set spec.powerState: Deallocated or delete this "
+                                           "VirtualMachine")
         if not self._fresh(ctx) and not ctx.spec_changed:
             if spec.policies.drift == "Report":
                 ctx.drift.append(f"spec.powerState (reported: {current})")
