@@ -96,7 +96,7 @@ autoscaler's first spec.replicas write), patch on /status where the CRD declares
 {{- end }}
 - apiGroups: [{{ $crd.spec.group | quote }}]
   resources: [{{ $crd.spec.names.plural | quote }}]
-  verbs: ["list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
 {{- if $status }}
 - apiGroups: [{{ $crd.spec.group | quote }}]
   resources: [{{ printf "%s/status" $crd.spec.names.plural | quote }}]
