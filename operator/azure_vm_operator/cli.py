@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
+from dataclasses import replace
 
+from . import logs
 from .config import OperatorConfig
 from .sharding import Shard
 
@@ -30,17 +31,18 @@ def _config(args: argparse.Namespace) -> OperatorConfig:
         shard_index=args.shard_index,
         selector=args.selector,
         prometheus_url=args.prometheus_url,
+        log_format=args.log_format,
     )
+    config = replace(config, log_format=config.log_format.strip().lower())
+    if config.log_format not in logs.LOG_FORMATS:
+        raise ValueError(f"{logs.ENV_VAR}={config.log_format!r}: one of {', '.join(logs.LOG_FORMATS)}")
     Shard.of(config)  # validates the shard settings
     return config
 
 
 def _run(args: argparse.Namespace, config: OperatorConfig) -> int:
-    import kopf
-
     from .runner import run_operator
 
-    kopf.configure(verbose=args.verbose, debug=args.debug)
     stop = None
 
     async def main_with_signals() -> bool:
@@ -81,15 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--selector", help="reconcile only resources with these labels, e.g. team=a [AZVM_SELECTOR]")
     run.add_argument("--prometheus-url",
                      help="Prometheus server of autoscale rules without serverAddress [AZVM_PROMETHEUS_URL]")
+    run.add_argument("--log-format", choices=logs.LOG_FORMATS,
+                     help=f"text, or json: one object per line with the resource's kind, namespace and name "
+                          f"[{logs.ENV_VAR}] (default: text)")
     run.add_argument("--verbose", "-v", action="store_true")
     run.add_argument("--debug", action="store_true")
 
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = _config(args)
-    except ValueError as exc:  # a shard index out of range, a number that is none
+    except ValueError as exc:  # a shard index out of range, a number that is none, an unknown log format
         parser.error(str(exc))
+    logs.configure(config.log_format, verbose=args.verbose, debug=args.debug)
     return _run(args, config)
 
 

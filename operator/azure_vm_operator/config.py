@@ -58,6 +58,8 @@ class OperatorConfig:
     #: standby replica waiting for the leader Lease; None = no health endpoint
     health_port: int | None = None
     health_host: str = "0.0.0.0"
+    #: `text`, or `json`: one object per line with the resource's kind/namespace/name (logs.py; set up by the CLI)
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "OperatorConfig":
@@ -114,4 +116,5 @@ ENV_VARS = {
     "shard_index": "AZVM_SHARD_INDEX",
     "selector": "AZVM_SELECTOR",
     "prometheus_url": "AZVM_PROMETHEUS_URL",
+    "log_format": "AZVM_LOG_FORMAT",
 }

@@ -4,6 +4,7 @@ environment variables. Also checks the metrics endpoint and that the client secr
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -77,7 +78,10 @@ def processes():
             process.proc.kill()
 
 
-def test_operator_process_against_emulator_process(tmp_path: Path, processes: list[Process]):
+def start_processes(tmp_path: Path, processes: list[Process], *operator_args: str,
+                    env: dict[str, str] | None = None) -> tuple[Process, Process, Process, str]:
+    """The emulator, the Kubernetes API and `azure-vm-operator run` (with these extra arguments) as processes;
+    returns them and the kubeconfig's path."""
     bin_dir = Path(sys.executable).parent
     emulator = Process([str(bin_dir / "azure-arm-emulator"), "--port", "0", "--latency-scale", "0",
                         "--state-dir", str(tmp_path / "azure")])
@@ -91,15 +95,21 @@ def test_operator_process_against_emulator_process(tmp_path: Path, processes: li
     processes.append(kubeapi)
     kubeapi.expect(r"^http://")
 
-    metrics_port = free_port()
     operator = Process(
         [str(bin_dir / "azure-vm-operator"), "run", "--kubeconfig", kubeconfig, "--azure-endpoint", url,
-         "--azure-ca", ca, "--metrics-port", str(metrics_port), "--resync-interval", "2", "--cluster-id", "proc"],
+         "--azure-ca", ca, "--resync-interval", "2", "--cluster-id", "proc", *operator_args],
         env={"AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c", "AZURE_CLIENT_SECRET": SECRET,
              "AZURE_AUTHORITY_HOST": url, "AZURE_DISABLE_INSTANCE_DISCOVERY": "true",
-             "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-0000000000aa"},
+             "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-0000000000aa", **(env or {})},
     )
     processes.append(operator)
+    return emulator, kubeapi, operator, kubeconfig
+
+
+def test_operator_process_against_emulator_process(tmp_path: Path, processes: list[Process]):
+    metrics_port = free_port()
+    emulator, kubeapi, operator, kubeconfig = start_processes(tmp_path, processes,
+                                                              "--metrics-port", str(metrics_port))
 
     api_client = kubernetes.config.new_client_from_config(kubeconfig)
     cluster = Cluster(api_client)
@@ -128,3 +138,34 @@ def test_operator_process_against_emulator_process(tmp_path: Path, processes: li
     api_client.close()
     everything = "".join(operator.output) + "".join(emulator.output) + "".join(kubeapi.output) + text
     assert SECRET not in everything
+
+
+def test_json_logs_carry_the_resource_identity(tmp_path: Path, processes: list[Process]):
+    """`--log-format json`: every line the operator prints is one JSON object with time, level, logger and message;
+    every line about the VM (Kopf's handler lines, the frame's own) names it by kind, namespace and name."""
+    emulator, kubeapi, operator, kubeconfig = start_processes(tmp_path, processes, "--log-format", "json",
+                                                              "--metrics-port", str(free_port()))
+    api_client = kubernetes.config.new_client_from_config(kubeconfig)
+    cluster = Cluster(api_client)
+    cluster.apply(vm_manifest("json-vm", deletionPolicy="Orphan"))
+    cluster.wait_condition("json-vm", "Ready", timeout=60)
+    cluster.delete("json-vm")  # Orphan: the frame logs that it leaves the VM in Azure
+    wait_for(lambda: cluster.get("json-vm") is None, 30, what="the VirtualMachine to be released")
+    assert operator.stop() == 0, "".join(operator.output)
+    api_client.close()
+
+    lines = [json.loads(line) for line in operator.output if line.strip()]  # each one parses, or this fails
+    assert lines and all(isinstance(line, dict) for line in lines)
+    for line in lines:
+        assert {"time", "level", "logger", "message"} <= line.keys(), line
+    identity = {"kind": "VirtualMachine", "namespace": "default", "name": "json-vm"}
+    about_vm = [line for line in lines if line.get("name") == "json-vm"]
+    assert about_vm, lines
+    assert all(line.items() >= identity.items() for line in about_vm), about_vm
+    assert any(line["logger"] == "kopf.objects" for line in about_vm), about_vm  # Kopf's per-object lines
+    assert any(line["logger"].startswith("azure_vm_operator.") and "leaving its Azure resources" in line["message"]
+               for line in about_vm), about_vm  # and ours
+    # the operator's (or Kopf's) line mentioning the VM without its identity would be one a query by name misses
+    assert not [line for line in lines if line["logger"].startswith(("azure_vm_operator", "kopf"))
+                and "json-vm" in line["message"] and line.get("name") != "json-vm"]
+    assert SECRET not in "".join(operator.output)

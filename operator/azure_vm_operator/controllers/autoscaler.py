@@ -37,8 +37,9 @@ import aiohttp
 from azure.core.exceptions import AzureError
 from azure.core.rest import HttpRequest
 
-from .. import metrics, promql
+from .. import logs, metrics, promql
 from ..api import conditions as cond
+from ..api.constants import SCALESET_KIND
 from ..api.fields import SpecError
 from ..autoscale.decide import (Decision, Direction, History, Reason, Sample, ScaleEvent, decide, hold_while_scaling,
                                 record)
@@ -52,6 +53,11 @@ from .scaleset import replicas_owner
 from .status import ResourceRef, StatusReporter
 
 logger = logging.getLogger(__name__)
+
+
+def _identity(ref: ResourceRef) -> dict[str, Any]:
+    """The ``extra=`` of a log line about this ScaleSet (logs.py: kind, namespace, name in JSON logs)."""
+    return logs.resource(str(ref.body.get("kind") or SCALESET_KIND), ref.namespace, ref.name)
 
 FIELD_MANAGER = "azure-vm-operator-autoscaler"
 RECENT_DECISIONS = 20  #: status.autoscale.recentDecisions keeps at most this many, newest first
@@ -242,7 +248,7 @@ class Autoscaler:
             except Exception as exc:  # noqa: BLE001 - any failed write is reported, the loop goes on
                 write_error = f"writing spec.replicas {wanted} through /scale failed: {exc}"
                 metrics.AUTOSCALE_ERRORS.labels(ref.namespace, ref.name, "", "ScaleWriteFailed").inc()
-                logger.warning("%s/%s: %s", ref.namespace, ref.name, write_error)
+                logger.warning("%s", write_error, extra=_identity(ref))
         state.history = record(state.history, decision, spec, applied)
         if applied:
             state.last_scale_time = decision.time
@@ -288,7 +294,7 @@ class Autoscaler:
             except _ReadError as exc:
                 return rule, str(exc)
             except Exception as exc:  # noqa: BLE001 - a malformed answer fails this rule's read, not the evaluation
-                logger.warning("%s/%s: reading rule %s failed", ref.namespace, ref.name, rule.name, exc_info=True)
+                logger.warning("reading rule %s failed", rule.name, exc_info=True, extra=_identity(ref))
                 return rule, f"UnexpectedError: {type(exc).__name__}: {exc}"
 
         for rule, result in await asyncio.gather(*(one(r) for r in rules)):

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .. import metrics
+from .. import logs, metrics
 from ..api import conditions as cond
 from ..api.availabilityset import AvailabilitySetSpec, parse_spec
 from ..api.constants import AVSET_KIND, AVSET_PLURAL
@@ -103,8 +103,8 @@ class AvailabilitySetKind:
         if observed.avset is None:
             return
         if not ctx.may_delete(observed.avset):
-            logger.info("%s/%s: availability set %s is not owned by this resource; leaving it in Azure",
-                        ctx.ref.namespace, ctx.ref.name, spec.azure_name)
+            logger.info("availability set %s is not owned by this resource; leaving it in Azure", spec.azure_name,
+                        extra=logs.resource(AVSET_KIND, ctx.ref.namespace, ctx.ref.name))
             return
         members = avt.members(observed.avset, observed.vms)
         if members:

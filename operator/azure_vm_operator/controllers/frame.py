@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Generic, Mapping, Protocol, TypeVar
 
 from azure.core.exceptions import AzureError
 
-from .. import metrics
+from .. import logs, metrics
 from ..api import conditions as cond
 from ..api.fields import Policies, SpecError
 from ..azure import infrastructure as infra
@@ -413,15 +413,15 @@ class Reconciler(Generic[S, O]):
         ref = self.fresh(ref)
         deletion, reconcile = ref.spec.get("deletionPolicy", "Delete"), ref.spec.get("reconcilePolicy", "Manage")
         if deletion == "Orphan" or reconcile in ("Observe", "Pause"):
-            logger.info("%s %s/%s: leaving its Azure resources (deletionPolicy %s, reconcilePolicy %s)",
-                        self.kind.kind, ref.namespace, ref.name, deletion, reconcile)
+            logger.info("leaving its Azure resources (deletionPolicy %s, reconcilePolicy %s)", deletion, reconcile,
+                        extra=logs.resource(self.kind.kind, ref.namespace, ref.name))
             self.forget(ref)
             return
         try:
             ctx = await self._context(ref)
         except SpecError as exc:
-            logger.warning("%s %s/%s: the spec was never valid (%s): nothing was created; releasing it",
-                           self.kind.kind, ref.namespace, ref.name, exc)
+            logger.warning("the spec was never valid (%s): nothing was created; releasing it", exc,
+                           extra=logs.resource(self.kind.kind, ref.namespace, ref.name))
             self.forget(ref)
             return
         except Stalled as exc:

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .. import metrics
+from .. import logs, metrics
 from ..api import conditions as cond
 from ..api.constants import IMAGE_KIND, IMAGE_PLURAL, SCALESET_PLURAL, VM_KIND, VM_PLURAL
 from ..api.image import ImageSpec, parse_spec
@@ -176,8 +176,8 @@ class ImageKind:
                             action="delete", target=spec.image_id, reason="Deleting",
                             message=f"deleting image {spec.azure_name}")
         else:
-            logger.info("%s/%s: image %s is not owned by this resource; leaving it in Azure", ctx.ref.namespace,
-                        ctx.ref.name, spec.azure_name)
+            logger.info("image %s is not owned by this resource; leaving it in Azure", spec.azure_name,
+                        extra=logs.resource(IMAGE_KIND, ctx.ref.namespace, ctx.ref.name))
 
     async def _referenced_by(self, ctx: ImgContext) -> list[str]:
         """The VirtualMachines and ScaleSets of the namespace whose image.imageRef names this Image."""

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from azure.core.exceptions import AzureError
 from azure.core.rest import HttpRequest
 
-from .. import metrics
+from .. import logs, metrics
 from ..api import conditions as cond
 from ..api.constants import RESTART_REQUESTED_ANNOTATION, SCALESET_KIND, SCALESET_PLURAL
 from ..api.scaleset import ScaleSetSpec, parse_spec
@@ -149,7 +149,7 @@ class ScaleSetKind:
             if response.status_code == 200:
                 value = monitor.latest_value(response.json())
         except AzureError as exc:
-            logger.info("%s/%s: no CPU reading from Azure Monitor: %s", *key, exc)
+            logger.info("no CPU reading from Azure Monitor: %s", exc, extra=logs.resource(SCALESET_KIND, *key))
         self._cpu[key] = (time.monotonic(), value)
         return value
 
@@ -428,8 +428,8 @@ class ScaleSetKind:
                                 action="delete", target=spec.scale_set_id, reason="Deleting",
                                 message=f"deleting scale set {spec.azure_name} and its instances")
             else:
-                logger.info("%s/%s: scale set %s is not owned by this resource; leaving it in Azure",
-                            ctx.ref.namespace, ctx.ref.name, spec.azure_name)
+                logger.info("scale set %s is not owned by this resource; leaving it in Azure", spec.azure_name,
+                            extra=logs.resource(SCALESET_KIND, ctx.ref.namespace, ctx.ref.name))
         await ctx.delete_made_for_it([
             (az.network.load_balancers, sst.load_balancer_name(spec), observed.load_balancer, "load balancer"),
             (az.network.public_ip_addresses, sst.public_ip_name(spec), observed.public_ip, "public IP address"),

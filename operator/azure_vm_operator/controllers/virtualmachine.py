@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .. import metrics
+from .. import logs, metrics
 from ..api import conditions as cond
 from ..api.constants import REDEPLOY_REQUESTED_ANNOTATION, RESTART_REQUESTED_ANNOTATION, VM_KIND, VM_PLURAL
 from ..api.virtualmachine import VirtualMachineSpec, parse_spec
@@ -303,8 +303,8 @@ class VirtualMachineKind:
                 await ctx.start(az.compute.virtual_machines.begin_delete, rg, spec.azure_name, action="delete",
                                 target=spec.vm_id, reason="Deleting", message=f"deleting VM {spec.azure_name}")
             else:
-                logger.info("%s/%s: VM %s is not owned by this resource; leaving it in Azure",
-                            ctx.ref.namespace, ctx.ref.name, spec.azure_name)
+                logger.info("VM %s is not owned by this resource; leaving it in Azure", spec.azure_name,
+                            extra=logs.resource(VM_KIND, ctx.ref.namespace, ctx.ref.name))
         await ctx.delete_made_for_it([
             (az.network.network_interfaces, vmt.nic_name(spec), observed.nic, "network interface"),
             (az.network.public_ip_addresses, vmt.public_ip_name(spec), observed.public_ip, "public IP address"),
