@@ -124,6 +124,28 @@ def mib(value: float | None) -> float | None:
     return None if value is None else round(value / 2 ** 20, 1)
 
 
+def memory_map(pid: int) -> dict[str, float]:
+    """The process's resident memory (MiB) by kind of mapping, from /proc/<pid>/smaps: ``heap`` (glibc's main
+    arena: what C code and Python objects over 512 bytes allocate), ``anonymous`` (CPython's small-object
+    arenas, glibc's thread arenas, thread stacks), ``files`` (code and data of the interpreter and libraries)."""
+    kinds: dict[str, float] = collections.defaultdict(float)
+    try:
+        text = Path(f"/proc/{pid}/smaps").read_text()
+    except OSError:
+        return {}
+    header = re.compile(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$")
+    name = ""
+    for line in text.splitlines():
+        m = header.match(line)
+        if m:
+            name = m.group(1).strip()
+        elif line.startswith("Rss:"):
+            kind = "heap" if name == "[heap]" else "files" if name.startswith("/") else "anonymous" if not name \
+                else "other"
+            kinds[kind] += int(line.split()[1]) / 1024
+    return {k: round(v, 1) for k, v in sorted(kinds.items())}
+
+
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -276,6 +298,9 @@ class Operator:
             env["AZVM_ARM_THROTTLE"] = "false"
         if args.observe_interval is not None:
             env["AZVM_OBSERVE_INTERVAL"] = str(args.observe_interval)
+        for pair in args.operator_env:
+            key, _, value = pair.partition("=")
+            env[key] = value
         if tracemalloc_path is not None:
             hook = log_path.parent / "tracemalloc-hook"
             hook.mkdir(exist_ok=True)
@@ -831,6 +856,7 @@ class Run:
             "throttle_scale": args.throttle_scale, "resync_interval": args.resync_interval,
             "observe_interval": "operator default (30)" if args.observe_interval is None else args.observe_interval,
             "client_throttle": not args.no_client_throttle, "kubernetes": os.environ.get("KUBECONFIG") or "embedded",
+            "operator_env": args.operator_env,
             "git_head": head, "operator_files_modified": [line for line in dirty if line.strip()],
             "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model, "python": platform.python_version(),
                         "kernel": platform.release(), "memory_gib": round(psutil.virtual_memory().total / 2 ** 30, 1),
@@ -1095,7 +1121,8 @@ class Run:
         operator = self.start_operator()
         time.sleep(3.0)
         started, cpu = self.begin("memory")
-        points = [{"custom_resources": 0, "rss_mib": mib(operator.rss())}]
+        points = [{"custom_resources": 0, "rss_mib": mib(operator.rss()),
+                   "resident_mib_by_mapping": memory_map(operator.proc.pid)}]
         names: list[str] = []
         for target in counts:
             new = [f"mem-{i:05d}" for i in range(len(names), target)]
@@ -1112,8 +1139,10 @@ class Run:
                 rss.append(operator.rss())
             points.append({"custom_resources": len(names), "rss_mib": mib(rss[-1]),
                            "max_rss_mib_while_settling": mib(max(rss)),
-                           "seconds_until_all_paused": round(handled, 1)})
-            say(f"  {len(names)} CRs: operator RSS {points[-1]['rss_mib']} MiB")
+                           "seconds_until_all_paused": round(handled, 1),
+                           "resident_mib_by_mapping": memory_map(operator.proc.pid)})
+            say(f"  {len(names)} CRs: operator RSS {points[-1]['rss_mib']} MiB "
+                f"{points[-1]['resident_mib_by_mapping']}")
         result = self.finish("memory", started, cpu, len(names))
         result["points"] = points
         if len(points) >= 3:
@@ -1428,6 +1457,8 @@ def main() -> int:
     parser.add_argument("--crds", default="crds", help="folder of the CRDs (default: ./crds)")
     parser.add_argument("--out", default="bench/results", help="folder of the JSON and PNG files")
     parser.add_argument("--label", default=None, help="file name of the results (default: fleet-<vms>)")
+    parser.add_argument("--operator-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="more environment for the operator process (repeatable), e.g. MALLOC_ARENA_MAX=2")
     parser.add_argument("--trace-converge", action="store_true",
                         help="tracemalloc in the operator during convergence (a diagnostic: skews the timings)")
     parser.add_argument("--dump-requests", action="store_true",

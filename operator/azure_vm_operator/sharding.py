@@ -6,9 +6,9 @@ namespace and name never change, so a resource stays in its shard for as long as
 
 Everything a replica derives from its shard is derived here, so that all of it agrees:
 
-- ``owns``: the filter on every Kopf handler (``when=``), the per-resource daemon included: a replica runs no
-  handler, spawns no daemon, and therefore writes no status, Event, annotation or finalizer for another shard's
-  resources;
+- ``owns``: the filter on every Kopf handler (``when=``), the event handler that feeds the periodic observation
+  included: a replica runs no handler, observes nothing, and therefore writes no status, Event, annotation or
+  finalizer for another shard's resources;
 - ``finalizer``: each shard has its own. Kopf removes *its* finalizer from any resource no handler of it wants, so
   with one shared name a replica would strip the finalizer another shard's replica had just added. Shard 0 keeps the
   unsharded name, so that a single replica can be split into shards: shard 0 releases the resources that move to

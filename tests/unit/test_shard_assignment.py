@@ -3,6 +3,8 @@ and the names derived from the shard (finalizer, Lease, Events' component)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import collections
 import hashlib
 
@@ -13,6 +15,7 @@ from azure_vm_operator.api.constants import FINALIZER, GROUP
 from azure_vm_operator.cli import main
 from azure_vm_operator.config import OperatorConfig
 from azure_vm_operator.controllers import handlers
+from azure_vm_operator.controllers.resync import ResyncScheduler
 from azure_vm_operator.leader import LEASE_NAME
 from azure_vm_operator.sharding import Shard, shard_of
 
@@ -92,12 +95,40 @@ def test_the_filter_decision():
     assert decides(OperatorConfig(), "web-2")
 
 
-def test_every_resource_handler_is_filtered_by_shard_the_daemon_included():
+def test_every_resource_handler_is_filtered_by_shard_the_periodic_observation_included():
     # Kopf's registry has no public listing; a handler without the filter would act on every shard's resources.
     registry = kopf.get_default_registry()
     found = [h for reg in (registry._changing, registry._spawning, registry._watching)  # type: ignore[attr-defined]
              for h in reg._handlers if h.selector is not None and h.selector.group == GROUP]
     ids = {str(h.id) for h in found}
     for plural in ("virtualmachines", "scalesets"):
-        assert {f"reconcile_{plural}", f"delete_{plural}", f"observe_{plural}"} <= ids
-    assert all(h.when is handlers.in_shard for h in found), [h.id for h in found if h.when is not handlers.in_shard]
+        assert {f"reconcile_{plural}", f"delete_{plural}", f"track_{plural}"} <= ids  # track_: feeds the resync
+    filters = (handlers.in_shard, handlers.track_in_shard)
+    assert all(h.when in filters for h in found), [h.id for h in found if h.when not in filters]
+
+
+def test_the_periodic_observation_is_told_only_of_the_events_that_change_what_a_pass_reads():
+    config = OperatorConfig(shard_count=2, shard_index=0)
+    scheduler = ResyncScheduler(observe=None, first_delay=lambda body: 60.0)  # type: ignore[arg-type]
+    memo = kopf.Memo(config=config, resync=scheduler)
+
+    def body(name: str = "web-1", generation: int = 1, **annotations: str) -> dict:
+        return {"metadata": {"uid": name, "name": name, "namespace": "default", "generation": generation,
+                             "annotations": annotations}}
+
+    def tracked(type_: str | None, b: dict) -> bool:
+        return handlers.track_in_shard(type=type_, body=b, memo=memo, namespace="default",
+                                       name=b["metadata"]["name"])
+
+    assert tracked("ADDED", body())  # unknown yet
+    assert not tracked("ADDED", body("web-2"))  # another shard's
+    asyncio.run(_update(scheduler, body()))
+    assert not tracked("MODIFIED", body())  # a status write, a finalizer
+    assert not tracked("MODIFIED", body(**{"compute.azvm.io/last-handled-configuration": "{}"}))  # Kopf's own
+    assert tracked("MODIFIED", body(**{"compute.azvm.io/restart-requested-at": "now"}))
+    assert tracked("MODIFIED", body(generation=2))
+    assert tracked("DELETED", body())
+
+
+async def _update(scheduler: ResyncScheduler, body: dict) -> None:
+    scheduler.update(body["metadata"]["uid"], "virtualmachines", body)

@@ -88,6 +88,9 @@ class StatusReporter:
         status: dict[str, Any] = {**(fields or {}), "conditions": after}
         if observed:
             status["observedGeneration"] = ref.generation
+        current = self.current_status(ref)
+        if all(key not in current if value is None else current.get(key) == value for key, value in status.items()):
+            return after  # nothing changes: no write (and no watch event back to every watcher)
         await self.kube.patch_status(ref.plural, ref.namespace, ref.name, status)
         self._written[ref.key] = {**self._written.get(ref.key, {}), **status}
         known = {c.get("type") for c in before}
