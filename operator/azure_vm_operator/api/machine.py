@@ -14,6 +14,8 @@ POWER_STATES = ("Running", "Stopped", "Deallocated")
 AZURE_VM_NAME = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62}[a-zA-Z0-9])?")
 STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "StandardSSD_ZRS", "Premium_ZRS")
 CACHING = ("None", "ReadOnly", "ReadWrite")
+#: Characters Azure refuses in a tag name.
+TAG_NAME_FORBIDDEN = "<>%&\\?/"
 WINDOWS_PUBLISHERS = ("MicrosoftWindowsServer", "MicrosoftWindowsDesktop", "MicrosoftSQLServer")
 
 
@@ -192,6 +194,11 @@ def parse_machine(
     if priority == "Regular" and (spec.get("evictionPolicy") or "maxPrice" in spec):
         raise SpecError("spec.evictionPolicy and spec.maxPrice apply to priority: Spot only")
 
+    tags = {str(k): str(v) for k, v in (spec.get("tags") or {}).items()}
+    for tag in tags:
+        if not tag or len(tag) > 512 or set(tag) & set(TAG_NAME_FORBIDDEN):
+            raise SpecError(f"spec.tags: {tag!r} is not a valid Azure tag name (1-512 characters, none of "
+                            f"{' '.join(TAG_NAME_FORBIDDEN)})")
     credentials = (spec.get("credentialsSecretRef") or {}).get("name")
     azure_name = str(spec.get("azureName") or name)
     if not AZURE_VM_NAME.fullmatch(azure_name):
@@ -217,7 +224,7 @@ def parse_machine(
         eviction_policy=eviction,
         max_price=max_price,
         power_state=str(pick("spec.powerState", spec.get("powerState"))),
-        tags={str(k): str(v) for k, v in (spec.get("tags") or {}).items()},
+        tags=tags,
         policies=Policies.parse(spec),
         credentials_secret=str(credentials) if credentials else None,
     )

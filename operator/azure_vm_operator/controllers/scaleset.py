@@ -157,8 +157,9 @@ class ScaleSetKind:
 
     async def create(self, ctx: SsContext, observed: ObservedScaleSet) -> None:
         spec = ctx.spec
-        subnet_id, nsg_id = await self._ensure_network(ctx, observed)
+        # Secrets first: a missing Secret, ConfigMap or key is Stalled before anything is written to Azure.
         password, custom_data = await ctx.machine_secrets()
+        subnet_id, nsg_id = await self._ensure_network(ctx, observed)
         capacity = sst.desired_capacity(spec, None)
         body = sst.scale_set_body(spec, ctx.identity, sst.Inputs(subnet_id, nsg_id, password, custom_data), capacity)
         await ctx.start(ctx.az.compute.virtual_machine_scale_sets.begin_create_or_update, spec.resource_group,

@@ -103,10 +103,13 @@ class VirtualMachineKind:
 
     async def create(self, ctx: VmContext, observed: ObservedVM) -> None:
         spec, az = ctx.spec, ctx.az
+        # Secrets first: a missing Secret, ConfigMap or key is Stalled before anything is written to Azure
+        # (no resource group, NIC or public IP made for a VM that cannot be created).
+        password, custom_data = await ctx.machine_secrets()
         if spec.availability_set is not None and observed.availability_set_missing:
             await self._ensure_availability_set(ctx)
         nic = await self._ensure_network(ctx, observed)
-        inputs = await self._vm_inputs(ctx, str(nic["id"]))
+        inputs = vmt.VmInputs(nic_id=str(nic["id"]), admin_password=password, custom_data=custom_data)
         await ctx.start(az.compute.virtual_machines.begin_create_or_update, spec.resource_group, spec.azure_name,
                         vmt.vm_body(spec, ctx.identity, inputs), action="create", target=spec.vm_id,
                         reason="Creating", message=f"creating VM {spec.azure_name} ({spec.size})")
@@ -185,11 +188,6 @@ class VirtualMachineKind:
                             message=f"deleting network security group {vmt.nsg_name(spec)}, no longer wanted")
         assert nic is not None and nic.get("id")
         return nic
-
-    async def _vm_inputs(self, ctx: VmContext, nic_id: str) -> vmt.VmInputs:
-        """Secrets and custom data the VM is created with, read from the resource's own namespace only."""
-        password, custom_data = await ctx.machine_secrets()
-        return vmt.VmInputs(nic_id=nic_id, admin_password=password, custom_data=custom_data)
 
     # ---- update ----------------------------------------------------------------------------------------------
 

@@ -159,6 +159,8 @@ def _translate(node: Schema, *, root: bool = False) -> Schema:
             out[key] = _translate(value)
         elif key in _JUNCTORS:
             out[key] = [_translate(sub) for sub in value]
+        elif key == "pattern" and isinstance(value, str):
+            out[key] = _go_pattern(value)
         else:
             out[key] = value
     if node.get("format") in _FORMATS:
@@ -174,6 +176,32 @@ def _translate(node: Schema, *, root: bool = False) -> Schema:
         if "enum" in out and None not in out["enum"]:
             out["enum"] = [*out["enum"], None]
     return out
+
+
+def _go_pattern(pattern: str) -> str:
+    """A CRD pattern with Go's RE2 semantics under Python's re: ``$`` is the end of the text (Python's also
+    matches before a final newline, so "name\\n" passed ``^[a-z]+$``) and ``\\w``/``\\d``/``\\s`` are ASCII."""
+    out, in_class, i = [], False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if c == "[" and not in_class:
+            in_class = True
+        elif c == "]" and in_class:
+            in_class = False
+        out.append("\\Z" if c == "$" and not in_class else c)
+        i += 1
+    return "(?a)" + "".join(out)
+
+
+def _crd_pattern(translated: Any) -> Any:
+    """The pattern as the CRD wrote it (messages quote it): _go_pattern undone (RE2 has no ``\\Z``)."""
+    if not isinstance(translated, str) or not translated.startswith("(?a)"):
+        return translated
+    return translated[4:].replace("\\Z", "$")
 
 
 def _is_int_or_string_anyof(anyof: Any) -> bool:
@@ -577,7 +605,7 @@ def _schema_causes(errors: Iterator[jsonschema.ValidationError]) -> Iterator[Cau
                 "maximum": f"{where} in body should be less than or equal to {expected}",
                 "minLength": f"{where} in body should be at least {expected} chars long",
                 "minItems": f"{where} in body should have at least {expected} items",
-                "pattern": f"{where} in body should match '{expected}'",
+                "pattern": f"{where} in body should match '{_crd_pattern(expected)}'",
                 "multipleOf": f"{where} in body should be a multiple of {expected}",
                 "format": f"{where} in body must be of type {expected}: {_render(value)}",
                 "minProperties": f"{where} in body should have at least {expected} properties",
