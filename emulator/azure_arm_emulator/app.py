@@ -42,6 +42,9 @@ from .services import Services
 from .store import Store
 from .throttle import Throttler
 
+#: The largest request body accepted (a larger one is an ARM-shaped 413).
+MAX_BODY = 16 * 1024 * 1024
+
 log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -169,7 +172,7 @@ class Emulator:
         await self.store.open()
         self.engine.load()
         await self.store.flush()
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app = web.Application(client_max_size=MAX_BODY)
         AdminApi(self).register(app)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=False, shutdown_timeout=1.0)
@@ -211,7 +214,13 @@ class Emulator:
             entry.operation = "oauth2/token" if "token" in request.path.lower() else "identity/discovery"
         else:
             entry.operation, entry.resource_id = self.router.describe(request.method, request.path)
-            body = await _read_body(request)
+            try:
+                body = await _read_body(request)
+            except web.HTTPRequestEntityTooLarge:
+                entry.status = 413
+                return _json_response(413, {"error": {
+                    "code": "RequestEntityTooLarge",
+                    "message": f"The request content is larger than the {MAX_BODY} bytes allowed."}}, {}, request)
             entry.body_paths = body_paths(body.value)
         try:
             response = await self._dispatch(request, entry, body)
@@ -315,6 +324,16 @@ class Emulator:
         except ArmError as exc:
             self.store.rollback()
             return Reply(exc.status, exc.body(), dict(exc.headers))
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+            self.store.rollback()
+            if call.body is None:  # nothing of the client's could be ill-typed: the emulator's own failure
+                log.exception("ARM emulator handler failed for %s %s", call.method, call.path)
+                return Reply(500, {"error": {"code": "InternalServerError", "message": "The emulator failed."}})
+            # A field of the body with a JSON type the resource's model does not have (a list where an object
+            # belongs, a number for a name...): ARM's deserializer refuses the request with 400, never a 500.
+            log.info("%s %s: ill-typed request body (%s: %s)", call.method, call.path, type(exc).__name__, exc)
+            error = invalid_request_content(f"a field of the body has the wrong JSON type ({type(exc).__name__})")
+            return Reply(error.status, error.body(), dict(error.headers))
         except Exception:
             self.store.rollback()
             log.exception("ARM emulator handler failed for %s %s", call.method, call.path)
