@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
@@ -22,6 +23,10 @@ class OperatorConfig:
     azure_authority_host: str | None = None  #: AZURE_AUTHORITY_HOST, for sovereign clouds and the emulator
     azure_disable_instance_discovery: bool = False
     subscription_id: str | None = None  #: default for resources without spec.subscriptionId
+    #: Namespaces whose resources may use the operator's own Azure credential (resources without
+    #: spec.credentialsSecretRef): comma-separated names or globs (``team-*``); None = every namespace. Resources
+    #: elsewhere must bring a credentials Secret of their own namespace (else Stalled, CredentialNotAllowed).
+    credential_allowed_namespaces: str | None = None
     lro_polling_interval: float | None = None  #: None = the SDK's default (ARM's Retry-After wins anyway)
     #: Client-side ARM throttling (azure/throttle.py): token buckets per subscription seeded with ARM's and
     #: Microsoft.Compute's documented limits, corrected from ARM's headers, so requests wait before ARM answers 429.
@@ -72,6 +77,13 @@ class OperatorConfig:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls()._coerced(values)
 
+    def may_use_operator_credential(self, namespace: str) -> bool:
+        """Whether resources of ``namespace`` may use the operator's own credential (credential_allowed_namespaces)."""
+        if self.credential_allowed_namespaces is None:
+            return True
+        patterns = [p.strip() for p in self.credential_allowed_namespaces.split(",") if p.strip()]
+        return any(fnmatch.fnmatchcase(namespace, p) for p in patterns)
+
     def _coerced(self, values: Mapping[str, Any]) -> "OperatorConfig":
         types = {f.name: f.type for f in fields(self)}
         coerced: dict[str, Any] = {}
@@ -99,6 +111,7 @@ ENV_VARS = {
     "azure_authority_host": "AZURE_AUTHORITY_HOST",
     "azure_disable_instance_discovery": "AZURE_DISABLE_INSTANCE_DISCOVERY",
     "subscription_id": "AZURE_SUBSCRIPTION_ID",
+    "credential_allowed_namespaces": "AZVM_CREDENTIAL_ALLOWED_NAMESPACES",
     "lro_polling_interval": "AZVM_LRO_POLLING_INTERVAL",
     "arm_throttle": "AZVM_ARM_THROTTLE",
     "arm_throttle_scale": "AZVM_ARM_THROTTLE_SCALE",

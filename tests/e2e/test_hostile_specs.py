@@ -90,3 +90,33 @@ def test_admitted_but_invalid_specs_stall_with_a_reason_and_never_reach_azure(en
         "compute.azvm.io", "v1alpha1", "default", SCALESET_PLURAL)["items"], 30, what="the sets released")
     writes = [r for r in env.arm_requests() if r["method"] in ("PUT", "PATCH", "DELETE")]
     assert writes == [], writes
+
+
+def test_the_operator_credential_serves_only_allowed_namespaces(env, cluster):
+    """AZVM_CREDENTIAL_ALLOWED_NAMESPACES: resources elsewhere are Stalled (CredentialNotAllowed) before any Azure
+    call, unless they bring a credentials Secret of their own namespace; Secrets are only ever read from the
+    resource's own namespace."""
+    env.start_operator(credential_allowed_namespaces="team-*")
+    for namespace in ("team-a", "other"):
+        cluster.core.create_namespace({"metadata": {"name": namespace}})
+    # a credentials Secret in the allowed namespace: "other" cannot borrow it by name
+    sp = {k: base64.b64encode(v.encode()).decode() for k, v in
+          {"tenantId": "t2", "clientId": "c2", "clientSecret": "sp-secret-allow-1"}.items()}
+    cluster.core.create_namespaced_secret("team-a", {"metadata": {"name": "sp"}, "data": sp})
+    env.clear_arm_requests()
+    cluster.apply(vm_manifest("allowed", namespace="team-a"))
+    cluster.apply(vm_manifest("refused", namespace="other"))
+    cluster.apply(vm_manifest("borrows", namespace="other", credentialsSecretRef={"name": "sp"}))
+    cluster.wait_condition("allowed", "Ready", namespace="team-a", timeout=60)
+    stalled = cluster.wait_condition("refused", "Stalled", namespace="other")
+    assert stalled["reason"] == "CredentialNotAllowed" and "credentialsSecretRef" in stalled["message"]
+    assert cluster.wait_condition("borrows", "Stalled", namespace="other")["reason"] == "SecretNotFound"
+    assert not [r for r in env.arm_requests() if "/refused" in r["path"] or "/borrows" in r["path"]]
+    # its own Secret: allowed (the Secret's service principal, not the operator's)
+    cluster.core.create_namespaced_secret("other", {"metadata": {"name": "own-sp"}, "data": sp})
+    cluster.patch_spec("refused", {"credentialsSecretRef": {"name": "own-sp"}}, namespace="other")
+    cluster.wait_condition("refused", "Ready", namespace="other", timeout=60)
+    # deleting the refused one that never reached Azure: held with the way out, released with Orphan
+    cluster.delete("borrows", namespace="other")
+    cluster.patch_spec("borrows", {"deletionPolicy": "Orphan"}, namespace="other")
+    wait_for(lambda: cluster.get("borrows", namespace="other") is None, 30, what="released")

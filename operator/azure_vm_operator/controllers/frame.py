@@ -482,6 +482,11 @@ class Reconciler(Generic[S, O]):
             except ValueError as exc:
                 raise Stalled("InvalidCredentialsSecret", f"Secret {secret_name}: {exc}") from exc
             secret_subscription = values.get("subscriptionId") or values.get("AZURE_SUBSCRIPTION_ID")
+        elif not self.config.may_use_operator_credential(ref.namespace):
+            raise Stalled("CredentialNotAllowed",
+                          f"namespace {ref.namespace} may not use the operator's Azure credential (its allowed "
+                          f"namespaces: {self.config.credential_allowed_namespaces}); set spec.credentialsSecretRef "
+                          "to a Secret of this namespace")
         spec = self.kind.parse(ref.spec, ref.name, self.config.subscription_id, secret_subscription)
         az = self.azure.for_subscription(spec.subscription_id, credential_key)
         return Context(ref=ref, spec=spec, az=az, identity=self.identity(ref), reconciler=self)
