@@ -10,9 +10,14 @@ Installed as the console script ``kubectl-azvm``, so kubectl finds it on PATH as
     kubectl azvm start|stop|deallocate NAME    spec.powerState Running / Stopped / Deallocated
     kubectl azvm scale SCALESET N              through the /scale subresource, as kubectl scale does
     kubectl azvm describe-autoscale SCALESET   status.autoscale as sentences
+    kubectl azvm import ARM_ID [-n NS]         an existing Azure VM or VM scale set as a manifest with
+                                               reconcilePolicy Observe, and what Manage would change (comments)
 
 KIND is a kind, its plural, singular or short name (vm, azvm, virtualmachine, ss, vmss, scaleset, ...). The
-current kubeconfig and context are used; ``--kubeconfig``, ``--context`` and ``-n`` as in kubectl.
+current kubeconfig and context are used; ``--kubeconfig``, ``--context`` and ``-n`` as in kubectl. ``import`` reads
+Azure with the operator's own settings (AZURE_* and AZVM_* environment variables, config.py) and credential
+(a service principal from AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, else DefaultAzureCredential); it
+writes nothing, neither to Azure nor to the cluster.
 """
 
 from __future__ import annotations
@@ -435,6 +440,73 @@ def cmd_describe_autoscale(session: Session, args: argparse.Namespace, out: Text
     print(autoscale_summary(obj), file=out)
 
 
+# ---- import ---------------------------------------------------------------------------------------------------
+
+
+async def read_azure(config: Any, arm_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The I/O of ``import``: the VM (with its instance view and primary network interface) or the scale set, as
+    ARM returns them, through the operator's own clients."""
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    from .azure import ids
+    from .azure.clients import AzureClients
+    from .azure.virtualmachine import vm_primary_nic_id
+
+    rid = ids.ResourceId.parse(arm_id)
+    if rid is None or rid.namespace.lower() != "microsoft.compute" or rid.type.lower() not in (
+            "virtualmachines", "virtualmachinescalesets"):
+        raise PluginError(f"{arm_id!r} is not the ARM id of a VM (.../providers/Microsoft.Compute/virtualMachines/"
+                          "NAME) or a VM scale set (.../virtualMachineScaleSets/NAME)")
+    clients = AzureClients(config)
+    try:
+        az = clients.for_subscription(rid.subscription)
+        if rid.type.lower() == "virtualmachines":
+            vm = (await az.compute.virtual_machines.get(rid.resource_group, rid.name, expand="instanceView")).as_dict()
+            nic = None
+            nic_id = ids.ResourceId.parse(vm_primary_nic_id(vm))
+            if nic_id is not None:
+                try:
+                    nic = (await clients.for_subscription(nic_id.subscription).network.network_interfaces.get(
+                        nic_id.resource_group, nic_id.name)).as_dict()
+                except ResourceNotFoundError:
+                    nic = None
+            return vm, nic
+        scale_set = (await az.compute.virtual_machine_scale_sets.get(rid.resource_group, rid.name)).as_dict()
+        return scale_set, None
+    except ResourceNotFoundError as exc:
+        raise PluginError(f"{arm_id} not found in Azure") from exc
+    except AzureError as exc:
+        raise PluginError(f"reading {arm_id} from Azure failed: {exc}") from exc
+    finally:
+        await clients.close()
+
+
+def import_manifest(arm_id: str, namespace: str, name: str | None, cluster_id: str | None) -> str:
+    """The manifest (YAML) with its preview as comments: the pure translation (azure/importing.py) of what
+    ``read_azure`` read."""
+    import asyncio
+
+    import yaml
+
+    from .azure import importing
+    from .config import OperatorConfig
+
+    config = OperatorConfig.from_env(cluster_id=cluster_id)
+    arm, nic = asyncio.run(read_azure(config, arm_id))
+    try:
+        imported = importing.import_resource(arm, namespace=namespace, cluster_id=config.cluster_id, name=name,
+                                             nic=nic)
+    except importing.NotImportable as exc:
+        raise PluginError(str(exc)) from exc
+    return imported.comments() + str(yaml.safe_dump(imported.manifest, sort_keys=False))
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO) -> None:
+    namespace = getattr(args, "namespace", None) or _context_namespace(getattr(args, "kubeconfig", None),
+                                                                       getattr(args, "context", None))
+    out.write(import_manifest(args.arm_id, namespace, args.name, args.cluster_id))
+
+
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="the kubeconfig (default $KUBECONFIG, "
@@ -466,12 +538,24 @@ def parser() -> argparse.ArgumentParser:
     scale.add_argument("replicas", type=int)
     add("describe-autoscale", cmd_describe_autoscale, "status.autoscale of a ScaleSet as sentences",
         "[scaleset/]NAME")
+    imp = sub.add_parser("import", parents=[common], help="print an existing Azure VM or VM scale set as a manifest "
+                         "(reconcilePolicy Observe) with what Manage would change",
+                         description="Reads the resource with the operator's Azure settings (AZURE_*, AZVM_* "
+                         "environment variables) and prints a VirtualMachine or ScaleSet manifest; writes nothing.")
+    imp.add_argument("arm_id", metavar="ARM_ID")
+    imp.add_argument("--name", help="metadata.name (default: the Azure name, lower case)")
+    imp.add_argument("--cluster-id", default=None,
+                     help="the operator's --cluster-id, for the ownership tag Manage would write [AZVM_CLUSTER_ID]")
+    imp.set_defaults(func=None, import_=True)
     return main
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if getattr(args, "import_", False):  # Azure only: no cluster connection needed
+            cmd_import(args, out or sys.stdout)
+            return 0
         session = Session(getattr(args, "kubeconfig", None), getattr(args, "context", None),
                           getattr(args, "namespace", None))
         args.func(session, args, out or sys.stdout)

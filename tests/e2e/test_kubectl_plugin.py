@@ -207,3 +207,65 @@ def test_through_kubectl_plugin_discovery(env, fleet):
     result = subprocess.run(["kubectl", "azvm", "reconcile", "vm/web-1"], env=environ, capture_output=True,
                             text=True, timeout=30)
     assert result.stdout == "virtualmachines/web-1: reconcile requested\n", result.stderr
+
+
+# ---- import: an Azure VM made outside Kubernetes, observed -----------------------------------------------------
+
+
+def test_import_prints_an_observe_manifest_the_operator_observes_without_writing(env, monkeypatch):
+    from azvm_sandbox.harness import CLIENT_ID, CLIENT_SECRET, SUBSCRIPTION_ID, TENANT_ID
+    from e2e_helpers import create_azure_vm, wait_for
+
+    vm = create_azure_vm(env, "legacy-web", resource_group="legacy-rg", tags={"team": "web", "costCenter": "42"})
+    # the operator's own settings, from the environment as `azure-vm-operator run` reads them
+    for key, value in {"AZURE_ENDPOINT": env.emulator.url, "AZURE_CA": env.emulator.ca_path,
+                       "AZURE_AUTHORITY_HOST": env.emulator.url, "AZURE_DISABLE_INSTANCE_DISCOVERY": "true",
+                       "AZURE_TENANT_ID": TENANT_ID, "AZURE_CLIENT_ID": CLIENT_ID,
+                       "AZURE_CLIENT_SECRET": CLIENT_SECRET, "AZVM_CLUSTER_ID": "test-cluster"}.items():
+        monkeypatch.setenv(key, value)
+    env.clear_arm_requests()
+    out = io.StringIO()
+    assert kubectl_plugin.main(["import", vm["id"], "-n", "default", "--kubeconfig", env.kubeconfig], out=out) == 0
+    text = out.getvalue()
+    assert all(r["method"] == "GET" for r in env.arm_requests() if "/providers/" in r.get("path", "")), \
+        "import only reads"
+
+    manifest = yaml.safe_load(text)
+    assert manifest["kind"] == "VirtualMachine" and manifest["metadata"] == {"name": "legacy-web",
+                                                                             "namespace": "default"}
+    spec = manifest["spec"]
+    assert {k: spec[k] for k in ("location", "resourceGroup", "subscriptionId", "azureName", "size",
+                                 "adminUsername", "reconcilePolicy", "deletionPolicy", "adoptionPolicy")} == {
+        "location": "westeurope", "resourceGroup": "legacy-rg", "subscriptionId": SUBSCRIPTION_ID,
+        "azureName": "legacy-web", "size": "Standard_B2s", "adminUsername": "azureuser",
+        "reconcilePolicy": "Observe", "deletionPolicy": "Orphan", "adoptionPolicy": "Always"}
+    assert spec["image"]["marketplace"]["offer"] == "0001-com-ubuntu-server-jammy"
+    assert spec["tags"] == {"team": "web", "costCenter": "42"} and len(spec["sshPublicKeys"]) == 1
+    assert spec["network"]["subnetId"].endswith("/virtualNetworks/brownfield-vnet/subnets/s")
+    assert spec["powerState"] == "Running"
+    # the preview, as comments: what Manage would write (the ownership tag, nothing else)
+    preview = [line for line in text.splitlines() if line.startswith("#")]
+    assert any("azvm-owner=test-cluster/VirtualMachine/default/legacy-web" in line for line in preview), preview
+    assert any("change nothing else" in line for line in preview), preview
+
+    env.clear_arm_requests()
+    env.start_operator()
+    cluster = Cluster(env.kube_api_client())
+    cluster.apply(manifest)
+    cluster.wait_condition("legacy-web", "Ready", timeout=60)
+    obj = cluster.get("legacy-web")
+    assert obj["spec"]["reconcilePolicy"] == "Observe"
+    assert obj["status"]["printableStatus"] == "Observing"
+    assert obj["status"]["azureResourceId"].lower() == vm["id"].lower()
+    assert not obj["status"].get("drift"), obj["status"].get("drift")  # the spec reproduces the VM
+    wait_for(lambda: cluster.get("legacy-web")["status"].get("lastObservedTime"), 10, what="an observation")
+    writes = [r for r in env.arm_requests() if r["method"] not in ("GET", "HEAD")
+              and "/oauth2/" not in r.get("path", "") and "/providers/" in r.get("path", "")]
+    assert not writes, writes
+    assert (cluster.condition("legacy-web", "Drifted") or {}).get("status") != "True"
+
+
+def test_import_refuses_what_is_not_a_vm_or_scale_set(env, monkeypatch, capsys):
+    assert kubectl_plugin.main(["import", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/"
+                                          "networkInterfaces/nic", "--kubeconfig", env.kubeconfig]) == 1
+    assert "is not the ARM id of a VM" in capsys.readouterr().err

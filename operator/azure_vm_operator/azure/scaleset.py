@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ..api.constants import OWNER_TAG
 from ..api.scaleset import LoadBalancerSpec, ScaleSetSpec, iso8601_duration
 from . import ids
 from .machine import MachineSecrets, b64, image_reference, os_disk_body, os_profile, power_state
@@ -293,7 +292,7 @@ def diff_scale_set(spec: ScaleSetSpec, identity: Identity, observed: Mapping[str
                 desired_tags[key] = value
     if observed_tags != desired_tags:
         patch["tags"] = desired_tags
-        if {**observed_tags, OWNER_TAG: desired_tags.get(OWNER_TAG)} != desired_tags:
+        if _user_tags(observed_tags) != _user_tags(desired_tags):
             settings.append("spec.tags")
 
     if (props.get("upgradePolicy") or {}).get("mode") not in (None, spec.upgrade_mode):
@@ -455,3 +454,8 @@ def set_power_action(desired: str, instances: Sequence[Instance]) -> str | None:
     if desired == "Stopped" and states == {"Deallocated"}:
         return "start"
     return None
+
+
+def _user_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags without the operator's own (azvm-*, which no spec sets: the CRD refuses them)."""
+    return {k: v for k, v in tags.items() if not k.startswith("azvm-")}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..api.constants import OWNER_TAG
 from ..api.virtualmachine import VirtualMachineSpec
 from . import ids
 from .machine import b64, image_reference, new_data_disk_body, os_disk_body, os_profile
@@ -159,9 +158,10 @@ def diff_vm(spec: VirtualMachineSpec, identity: Identity, observed: Mapping[str,
     desired_tags = _desired_tags(spec, identity, observed_tags, ignore)
     if observed_tags != desired_tags:
         patch["tags"] = desired_tags
-        if {**observed_tags, OWNER_TAG: desired_tags.get(OWNER_TAG)} != desired_tags:
+        if _user_tags(observed_tags) != _user_tags(desired_tags):
             drifted.append("spec.tags")
-        # else: only the ownership tag is re-written in the current format (not drift the user made)
+        # else: only the operator's own tags (azvm-*: ownership, created-by, uid) are written, e.g. on a VM
+        # taken over or imported: not drift the user made, nor one reconcilePolicy Observe reports
 
     storage = props.get("storageProfile") or {}
     image = storage.get("imageReference") or {}
@@ -300,3 +300,8 @@ def vm_primary_nic_id(vm: Mapping[str, Any] | None) -> str | None:
     nics = (((vm or {}).get("properties") or {}).get("networkProfile") or {}).get("networkInterfaces") or []
     primary = next((n for n in nics if (n.get("properties") or {}).get("primary")), nics[0] if nics else None)
     return str(primary["id"]) if primary and primary.get("id") else None
+
+
+def _user_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags without the operator's own (azvm-*, which no spec sets: the CRD refuses them)."""
+    return {k: v for k, v in tags.items() if not k.startswith("azvm-")}
