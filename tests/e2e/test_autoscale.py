@@ -207,8 +207,9 @@ def test_invalid_autoscale_spec_the_schema_cannot_catch_is_reported(env, operato
     sets.apply(manifest)
     unhealthy = sets.wait_condition("bad-zone", "AutoscaleHealthy", status="False", timeout=3 * INTERVAL + 10)
     assert unhealthy["reason"] == "InvalidAutoscaleSpec" and "Mars/Olympus_Mons" in unhealthy["message"]
-    warnings = [e for e in sets.events("bad-zone") if e.reason == "InvalidAutoscaleSpec"]
-    assert warnings and warnings[0].type == "Warning"
+    warnings = wait_for(lambda: [e for e in sets.events("bad-zone") if e.reason == "InvalidAutoscaleSpec"], 10,
+                        what="the Warning Event")
+    assert warnings[0].type == "Warning"
 
 
 def test_removing_autoscale_clears_its_status_and_leaves_the_count(env, operator, sets):

@@ -78,8 +78,9 @@ def test_prometheus_target_rule_scales_and_never_scales_in_while_prometheus_is_d
     status = autoscale_status(sets, NAME)
     assert spec_replicas(sets, NAME) == 2 and status["lastDecision"]["reason"] == "MetricsMissing"
     assert status["metrics"][0]["stale"] is True and "PrometheusUnreachable" in status["metrics"][0]["error"]
-    warnings = [e for e in sets.events(NAME) if e.reason == "MetricsUnavailable"]
-    assert warnings and warnings[0].type == "Warning"
+    warnings = wait_for(lambda: [e for e in sets.events(NAME) if e.reason == "MetricsUnavailable"], 10,
+                        what="the Warning Event")
+    assert warnings[0].type == "Warning"
 
     # Prometheus back (the operator restarted with its new address): the low load now scales in.
     prometheus = PrometheusServer([targets[0]], ca_file=env.emulator.ca_path, scrape_interval=1.0,

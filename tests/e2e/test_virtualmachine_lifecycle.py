@@ -259,13 +259,6 @@ def test_open_ports_manage_an_nsg(env, operator, cluster, network):
     assert not network.network_interfaces.get("e2e-rg", "web-nic").as_dict()["properties"].get("networkSecurityGroup")
 
 
-def test_image_ref_is_not_supported_yet(env, operator, cluster):
-    cluster.apply(vm_manifest("golden", image={"imageRef": {"name": "golden-image"}}))
-    stalled = cluster.wait_condition("golden", "Stalled")
-    assert stalled["reason"] == "UnsupportedField"
-    assert "not supported yet" in stalled["message"]
-
-
 def test_custom_data_comes_from_the_config_map(env, operator, cluster):
     # Azure never returns customData, so what reaches Azure shows through Azure's own validation: more than
     # 64 KiB of cloud-init is refused, which only happens if the operator read the ConfigMap and sent it.

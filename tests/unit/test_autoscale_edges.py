@@ -379,3 +379,14 @@ def test_a_change_right_after_a_scale_is_held_until_the_new_instances_are_settle
     assert hold_while_scaling(_up(now), settled=False, last_scale=now - timedelta(minutes=6)).desired == 3
     unchanged = _up(now, 2, 2)
     assert hold_while_scaling(unchanged, settled=False, last_scale=now) is unchanged
+
+
+def test_the_bounds_are_never_held():
+    from dataclasses import replace
+    from datetime import datetime, timedelta, timezone
+
+    from azure_vm_operator.autoscale.decide import Direction, Reason, hold_while_scaling
+
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+    clamped = replace(_up(now, 6, 4), direction=Direction.DOWN, reason=Reason.CLAMPED_TO_MAX)
+    assert hold_while_scaling(clamped, settled=False, last_scale=now - timedelta(seconds=5)) is clamped

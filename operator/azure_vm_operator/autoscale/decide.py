@@ -463,6 +463,10 @@ def record(history: History, decision: Decision, spec: AutoscaleSpec, applied: b
 SCALING_HOLD = timedelta(minutes=5)
 
 
+#: decisions that do not read the metrics: the profile's bounds always win
+_NOT_HELD = (Reason.CLAMPED_TO_MIN, Reason.CLAMPED_TO_MAX, Reason.PROFILE_DEFAULT)
+
+
 def hold_while_scaling(decision: Decision, settled: bool, last_scale: datetime | None) -> Decision:
     """The loop's guard against acting on metrics that do not yet see the last change. ``settled``: the scale set
     had all of the current count running and ready already at an earlier evaluation, so the metrics read now
@@ -470,7 +474,7 @@ def hold_while_scaling(decision: Decision, settled: bool, last_scale: datetime |
     such a reading overshoots; HPA leaves fresh pods out likewise). Until then, within SCALING_HOLD of the last
     scale action, a decision to change the count again is held."""
     if settled or decision.current is None or decision.desired is None or decision.desired == decision.current \
-            or last_scale is None or decision.time - last_scale > SCALING_HOLD:
+            or last_scale is None or decision.time - last_scale > SCALING_HOLD or decision.reason in _NOT_HELD:
         return decision
     return replace(decision, desired=decision.current, direction=Direction.NONE, reason=Reason.SCALING_IN_PROGRESS,
                    message=f"holding {decision.current} -> {decision.desired} until the metrics include the "
