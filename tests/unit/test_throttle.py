@@ -375,6 +375,24 @@ async def test_azure_clients_install_one_policy_per_client_sharing_one_throttle(
     await off.close()
 
 
+async def test_every_sdk_client_shares_one_connection_pool_whose_tls_context_is_built_once():
+    """azure-core given connection_verify=<CA file> builds an SSLContext per request, and aiohttp pools connections
+    by SSLContext: no connection was reused. One session, the CA in its connector, no per-request TLS setting."""
+    import ssl
+
+
+    clients = AzureClients(OperatorConfig(), credential=NoCredential())
+    first, second = clients.for_subscription("s1"), clients.for_subscription("s2")
+    transports = [c._client._pipeline._transport  # noqa: SLF001 - what the SDK built
+                  for c in (first.compute, first.network, second.resources)]
+    assert len({id(t.session) for t in transports}) == 1
+    assert all(t.connection_config.verify is True for t in transports)  # so azure-core sets no ssl= per request
+    assert isinstance(transports[0].session.connector._ssl, ssl.SSLContext)  # noqa: SLF001
+    session = transports[0].session
+    await clients.close()
+    assert session.closed
+
+
 def test_settings_from_the_environment():
     config = OperatorConfig.from_env({"AZVM_ARM_THROTTLE": "false", "AZVM_ARM_THROTTLE_SCALE": "0.25"})
     assert config.arm_throttle is False and config.arm_throttle_scale == 0.25
