@@ -131,3 +131,18 @@ async def test_a_reader_that_only_deletes_trusts_a_miss():
     assert await cache.read("vm/ns/a", ("sub", "rg", "ips"), "a-pip", azure.lister, azure.getter("a-pip"),
                             confirm_missing=False) is None
     assert azure.gets == [] and azure.lists == 1  # an unwanted public IP that is not there costs no GET
+
+
+async def test_a_reader_that_only_deletes_trusts_a_miss_even_after_its_owner_wrote():
+    clock, azure = Clock(), Azure(["a", "a-nsg"])
+    cache = ObservationCache(30.0, clock)
+    await read(cache, azure, "a")
+    clock.now += 1
+    cache.touch("vm/ns/a")  # it just created its NIC: what it wants, never its unwanted public IP
+    assert await cache.read("vm/ns/a", ("sub", "rg", "ips"), "a-pip", azure.lister, azure.getter("a-pip"),
+                            confirm_missing=False) is None
+    assert azure.gets == []
+    # what the listing holds is still read directly after a write (the owner may have deleted it since)
+    assert await cache.read("vm/ns/a", ("sub", "rg", "ips"), "a-nsg", azure.lister, azure.getter("a-nsg"),
+                            confirm_missing=False) is not None
+    assert azure.gets == ["a-nsg"]
