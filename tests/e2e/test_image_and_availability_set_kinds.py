@@ -20,6 +20,20 @@ def reason(cluster: Cluster, name: str, type_: str = "Ready") -> str | None:
     return cluster.condition(name, type_).get("reason")
 
 
+def capture_events(images: Cluster, name: str, reasons: tuple[str, ...]) -> list:
+    """The Image's Events with these reasons, one of each, in the order they happened: waited for, since Kopf posts
+    Events from a queue, after (not with) the status write a test waits for; nothing coalesces them (each is its own
+    Event object, count unset), so reading once right after Ready can miss the last ones, not lose them."""
+    def found():
+        events = [e for e in images.events(name) if e.reason in reasons]
+        return len({e.reason for e in events}) == len(reasons) and events
+
+    events = wait_for(found, 10, what=f"Events {', '.join(reasons)} of Image {name}")
+    assert all(e.type == "Normal" for e in events), [(e.reason, e.type) for e in events]
+    assert sorted(e.reason for e in events) == sorted(reasons), "each once"
+    return [e.reason for e in sorted(events, key=lambda e: e.event_time or e.first_timestamp)]
+
+
 def test_an_image_captured_from_a_vm_makes_a_vm_and_a_scale_set(env, operator, cluster, compute):
     images, sets = Cluster(env.kube_api_client(), IMAGE_PLURAL), Cluster(env.kube_api_client(), SCALESET_PLURAL)
     cluster.apply(vm_manifest("golden-src"))
@@ -34,6 +48,7 @@ def test_an_image_captured_from_a_vm_makes_a_vm_and_a_scale_set(env, operator, c
     assert status["provisioningState"] == "Succeeded" and status["osType"] == "Linux"
     assert status["sourceVirtualMachineId"].endswith("/virtualMachines/golden-src")
     assert status["printableStatus"] == "Available"
+    assert capture_events(images, "golden", ("Generalized", "Captured")) == ["Generalized", "Captured"]
     view = compute.virtual_machines.instance_view(RG, "golden-src").as_dict()
     assert "OSState/generalized" in [s["code"] for s in view["statuses"]]
     azure_image = compute.images.get(RG, "golden").as_dict()
@@ -129,4 +144,7 @@ def test_a_captured_source_vm_is_deleted_with_after_capture_delete(env, operator
     wait_for(lambda: "one-shot" not in [v.name for v in compute.virtual_machines.list(RG)], 30,
              what="its VM deleted in Azure")
     assert images.get("once")["status"]["sourceDeleted"] is True
+    assert capture_events(images, "once", ("Generalized", "Captured", "SourceDeleted")) == [
+        "Generalized", "Captured", "SourceDeleted"]
+    assert "one-shot" in next(e.message for e in images.events("once") if e.reason == "SourceDeleted")
     assert compute.images.get(RG, "once").provisioning_state == "Succeeded"
