@@ -5,9 +5,10 @@ Creation refused through the emulator's fault injection: Azure rejects the name 
 of the resource itself, after the pieces made before it, such as a VM's NIC, public IP and NSG, exist); Azure accepts
 the PUT and its operation ends Failed (InvalidParameter: the resource stays in Azure, provisioningState Failed); no
 permission (403 AuthorizationFailed on every PUT and DELETE of the subscription, with the resource group there or not,
-so the first write already fails and a delete could not succeed either). The VirtualMachine Orphan and Observe cases are in test_virtualmachine_lifecycle.py
-(test_orphan_leaves_the_vm_in_azure, test_observe_policy_never_writes_and_reports_drift) and the ScaleSet Orphan case
-in test_scaleset.py; here each kind is first created and Ready as its own, then switched to Orphan or Observe."""
+so the first write already fails and a delete could not succeed either). The VirtualMachine Orphan and Observe
+cases are in test_virtualmachine_lifecycle.py (test_orphan_leaves_the_vm_in_azure,
+test_observe_policy_never_writes_and_reports_drift, on a VM not tagged as its own) and the ScaleSet Orphan case in
+test_scaleset.py; here each kind is first created and Ready as its own, then switched to Orphan or Observe."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ ScaleSet with customData and a password behind a load balancer, an Image capture
 the credentials Secret. They are created, made Ready and deleted. Then the logs, the Events, every custom resource's
 whole object (status, annotations), the operator's metrics text, the emulator's request log and what Azure answers
 for each resource are scanned for each secret value, its base64 form, the client secrets and every bearer token the
-emulator issued. Builds on the VM and ScaleSet scans in test_virtualmachine_lifecycle.py and test_scaleset.py."""
+emulator issued, and the operator's Kubernetes API token. Builds on the VM and ScaleSet scans in
+test_virtualmachine_lifecycle.py and test_scaleset.py."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ def test_no_secret_of_any_kind_leaks(env, issued_tokens, caplog):
     jwt_header = issued_tokens[0].split(".")[0]
     secrets = {"vm password": PASSWORD_VM, "ss password": PASSWORD_SS, "vm customData": "vm-cust0m-d4ta-77",
                "ss customData": "ss-cust0m-d4ta-88", "client secret": CLIENT_SECRET,
-               "operator's client secret": HARNESS_SECRET, "bearer token (header)": jwt_header}
+               "operator's client secret": HARNESS_SECRET, "bearer token (header)": jwt_header,
+               "Kubernetes API token": env.kube_token}
     for label, value in list(secrets.items()):
         if label.startswith(("vm", "ss", "client")):
             secrets[f"{label} (base64)"] = b64(value)
