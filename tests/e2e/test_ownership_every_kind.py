@@ -2,8 +2,9 @@
 resource, namespace or cluster. The VirtualMachine cases are in test_virtualmachine_lifecycle.py (adoption refused,
 two namespaces) and test_frame.py; the ScaleSet's own set in test_scaleset.py. Here: the ScaleSet's load balancer,
 public IP and NSG, an Image and an AvailabilitySet, each found in Azure under the name the operator would use but
-tagged ``azvm-owner`` for someone else. The custom resource ends Stalled (OwnershipConflict), nothing of the other
-owner is written, and deleting the custom resource completes and leaves them untouched."""
+tagged ``azvm-owner`` for someone else (the Image and AvailabilitySet also untagged: made by hand). The custom
+resource ends Stalled (OwnershipConflict; AlreadyExists for the untagged one without adoptionPolicy Always), nothing
+of the other owner is written, and deleting the custom resource completes and leaves them untouched."""
 
 from __future__ import annotations
 
@@ -83,50 +84,60 @@ def test_a_scale_sets_network_piece_owned_by_another_is_never_taken_nor_deleted(
     assert kept.tags == {OWNER_TAG: owner}
 
 
-def test_an_image_owned_by_another_is_never_taken_nor_deleted(env, operator):
+ADOPTION = [  # (adoptionPolicy, who the Azure resource is tagged for (None: untagged), the reason)
+    ("Always", "other-cluster/{kind}/default/{name}", "OwnershipConflict"),  # another cluster
+    ("IfTagged", "test-cluster/{kind}/team-b/{name}", "OwnershipConflict"),  # another namespace
+    ("IfTagged", None, "AlreadyExists"),  # made by hand: taken only with adoptionPolicy Always
+]
+
+
+@pytest.mark.parametrize("policy, owner, reason", ADOPTION)
+def test_an_image_owned_by_another_is_never_taken_nor_deleted(env, operator, policy, owner, reason):
     images = Cluster(env.kube_api_client(), IMAGE_PLURAL)
     compute = env.azure_client(ComputeManagementClient)
     env.azure_client(ResourceManagementClient).resource_groups.create_or_update(RG, {"location": "westeurope"})
-    owner = "other-cluster/Image/default/golden"
+    owner = owner and owner.format(kind="Image", name="golden")
+    tags = {OWNER_TAG: owner} if owner else {}
     compute.images.begin_create_or_update(RG, "golden", {
-        "location": "westeurope", "tags": {OWNER_TAG: owner},
+        "location": "westeurope", "tags": tags,
         "properties": {"hyperVGeneration": "V2", "storageProfile": {"osDisk": {
             "osType": "Linux", "osState": "Generalized",
             "blobUri": "https://acct.blob.core.windows.net/vhds/theirs.vhd"}}}}).result()
     before = inventory(env, ["golden"])
     env.clear_arm_requests()
     images.apply(manifest("Image", "golden", fromBlob={"uri": "https://acct.blob.core.windows.net/vhds/os.vhd"},
-                          osType="Linux", hyperVGeneration="V2", adoptionPolicy="Always"))
+                          osType="Linux", hyperVGeneration="V2", adoptionPolicy=policy))
     stalled = images.wait_condition("golden", "Stalled", timeout=30)
-    assert stalled["reason"] == "OwnershipConflict" and owner in stalled["message"], stalled
+    assert stalled["reason"] == reason and (owner or "") in stalled["message"], stalled
     assert touched(env, ["golden"]) == []
     images.delete("golden")
     wait_for(lambda: images.get("golden") is None, 30, what="the Image released")
     assert touched(env, ["golden"]) == [] and inventory(env, ["golden"]) == before
     image = compute.images.get(RG, "golden")
-    assert image.tags == {OWNER_TAG: owner}
+    assert (image.tags or {}) == tags
     assert image.storage_profile.os_disk.blob_uri.endswith("/theirs.vhd")
 
 
-def test_an_availability_set_owned_by_another_is_never_taken_nor_deleted(env, operator):
+@pytest.mark.parametrize("policy, owner, reason", ADOPTION)
+def test_an_availability_set_owned_by_another_is_never_taken_nor_deleted(env, operator, policy, owner, reason):
     avsets = Cluster(env.kube_api_client(), AVSET_PLURAL)
-    avsets.core.create_namespace({"metadata": {"name": "team-b"}})
     compute = env.azure_client(ComputeManagementClient)
     env.azure_client(ResourceManagementClient).resource_groups.create_or_update(RG, {"location": "westeurope"})
-    owner = "test-cluster/AvailabilitySet/team-b/ha"  # the same name in another namespace of this cluster
+    owner = owner and owner.format(kind="AvailabilitySet", name="ha")
+    tags = {OWNER_TAG: owner} if owner else {}
     compute.availability_sets.create_or_update(RG, "ha", {
-        "location": "westeurope", "tags": {OWNER_TAG: owner}, "sku": {"name": "Aligned"},
+        "location": "westeurope", "tags": tags, "sku": {"name": "Aligned"},
         "properties": {"platformFaultDomainCount": 3, "platformUpdateDomainCount": 7}})
     before = inventory(env, ["ha"])
     env.clear_arm_requests()
     # Different domain counts from theirs: a taken-over set would be patched (or refused as immutable).
     avsets.apply(manifest("AvailabilitySet", "ha", platformFaultDomainCount=2, platformUpdateDomainCount=5,
-                          adoptionPolicy="Always"))
+                          adoptionPolicy=policy))
     stalled = avsets.wait_condition("ha", "Stalled", timeout=30)
-    assert stalled["reason"] == "OwnershipConflict" and owner in stalled["message"], stalled
+    assert stalled["reason"] == reason and (owner or "") in stalled["message"], stalled
     assert touched(env, ["ha"]) == []
     avsets.delete("ha")
     wait_for(lambda: avsets.get("ha") is None, 30, what="the AvailabilitySet released")
     assert touched(env, ["ha"]) == [] and inventory(env, ["ha"]) == before
     kept = compute.availability_sets.get(RG, "ha")
-    assert kept.tags == {OWNER_TAG: owner} and kept.platform_fault_domain_count == 3
+    assert (kept.tags or {}) == tags and kept.platform_fault_domain_count == 3
