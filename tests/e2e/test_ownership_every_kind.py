@@ -1,10 +1,11 @@
 """Ownership for every kind (issue #12): a custom resource never adopts nor deletes an Azure resource owned by another
 resource, namespace or cluster. The VirtualMachine cases are in test_virtualmachine_lifecycle.py (adoption refused,
-two namespaces) and test_frame.py; the ScaleSet's own set in test_scaleset.py. Here: the ScaleSet's load balancer,
-public IP and NSG, an Image and an AvailabilitySet, each found in Azure under the name the operator would use but
-tagged ``azvm-owner`` for someone else (the Image and AvailabilitySet also untagged: made by hand). The custom
-resource ends Stalled (OwnershipConflict; AlreadyExists for the untagged one without adoptionPolicy Always), nothing
-of the other owner is written, and deleting the custom resource completes and leaves them untouched."""
+two namespaces) and test_frame.py; the ScaleSet's own set in test_scaleset.py. Here: a VirtualMachine's NIC, public
+IP and NSG, the ScaleSet's load balancer, public IP and NSG, an Image and an AvailabilitySet, each found in Azure
+under the name the operator would use but tagged ``azvm-owner`` for someone else (the Image and AvailabilitySet
+also untagged: made by hand). The custom resource ends Stalled (OwnershipConflict; AlreadyExists for the untagged one
+without adoptionPolicy Always), nothing of the other owner is written, and deleting the custom resource completes and
+leaves them untouched."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pytest
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
-from e2e_helpers import Cluster, wait_for
+from e2e_helpers import Cluster, vm_manifest, wait_for
 from test_scaleset import RG as SS_RG
 from test_scaleset import WEB_LB, scale_set_manifest
 
-from azure_vm_operator.api.constants import AVSET_PLURAL, GROUP, IMAGE_PLURAL, OWNER_TAG, SCALESET_PLURAL, VERSION
+from azure_vm_operator.api.constants import (AVSET_PLURAL, GROUP, IMAGE_PLURAL, OWNER_TAG, SCALESET_PLURAL, VERSION,
+                                             VM_PLURAL)
 
 RG = "own-rg"
 
@@ -89,6 +91,47 @@ ADOPTION = [  # (adoptionPolicy, who the Azure resource is tagged for (None: unt
     ("IfTagged", "test-cluster/{kind}/team-b/{name}", "OwnershipConflict"),  # another namespace
     ("IfTagged", None, "AlreadyExists"),  # made by hand: taken only with adoptionPolicy Always
 ]
+
+
+@pytest.mark.parametrize("piece, owner", [
+    ("network interface", "other-cluster/VirtualMachine/default/{name}"),
+    ("public IP", "test-cluster/VirtualMachine/team-b/{name}"),
+    ("NSG", "test-cluster/ScaleSet/default/{name}"),  # same name, another kind
+])
+def test_a_vms_network_piece_owned_by_another_is_never_taken_nor_deleted(env, operator, piece, owner):
+    vms = Cluster(env.kube_api_client(), VM_PLURAL)
+    network = env.azure_client(NetworkManagementClient)
+    name, rg = "own-vm", "e2e-rg"
+    owner = owner.format(name=name)
+    env.azure_client(ResourceManagementClient).resource_groups.create_or_update(rg, {"location": "westeurope"})
+    tags = {OWNER_TAG: owner}
+    if piece == "network interface":
+        vnet = network.virtual_networks.begin_create_or_update(rg, "theirs-vnet", {
+            "location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.60.0.0/16"]}, "subnets": [
+                {"name": "s", "properties": {"addressPrefix": "10.60.0.0/24"}}]}}).result()
+        theirs = network.network_interfaces.begin_create_or_update(rg, f"{name}-nic", {
+            "location": "westeurope", "tags": tags, "properties": {"ipConfigurations": [{"name": "c", "properties": {
+                "subnet": {"id": vnet.subnets[0].id}}}]}}).result().name
+        group = network.network_interfaces
+    elif piece == "public IP":
+        theirs = network.public_ip_addresses.begin_create_or_update(rg, f"{name}-pip", {
+            "location": "westeurope", "sku": {"name": "Standard"}, "tags": tags,
+            "properties": {"publicIPAllocationMethod": "Static"}}).result().name
+        group = network.public_ip_addresses
+    else:
+        theirs = network.network_security_groups.begin_create_or_update(rg, f"{name}-nsg", {
+            "location": "westeurope", "tags": tags}).result().name
+        group = network.network_security_groups
+    before = inventory(env, [theirs])
+    env.clear_arm_requests()
+    vms.apply(vm_manifest(name, network={"publicIP": True, "openPorts": [22]}))
+    stalled = vms.wait_condition(name, "Stalled", timeout=30)
+    assert stalled["reason"] == "OwnershipConflict" and owner in stalled["message"], stalled
+    assert touched(env, [theirs, name]) == []
+    vms.delete(name)
+    wait_for(lambda: vms.get(name) is None, 30, what="the VirtualMachine released")
+    assert touched(env, [theirs, name]) == [] and inventory(env, [theirs]) == before
+    assert group.get(rg, theirs).tags == tags
 
 
 @pytest.mark.parametrize("policy, owner, reason", ADOPTION)
