@@ -106,3 +106,24 @@ def configure(log_format: str = "text", *, verbose: bool = False, debug: bool = 
     asyncio_logger.propagate = debug
     if not debug:
         asyncio_logger.handlers[:] = [logging.NullHandler()]
+
+
+class RetryLevelFilter(logging.Filter):
+    """Kopf logs every ``kopf.TemporaryError`` as ERROR ("Handler ... failed temporarily: ..."), and the handlers
+    raise one for each look at an Azure operation still running ("in progress: ...") and for each transient Azure
+    error that is retried (429, 5xx, a dropped connection). Neither is an error of the operator: an operation in
+    progress is INFO, a retried transient error WARNING. Without this, one VM create logged three ERRORs and a
+    throttling storm an ERROR per retry (tests/e2e/test_fault_storms.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and isinstance(record.msg, str) and " failed temporarily: " in record.msg:
+            level = logging.INFO if " failed temporarily: in progress: " in record.msg else logging.WARNING
+            record.levelno, record.levelname = level, logging.getLevelName(level)
+        return True
+
+
+def install_retry_level_filter() -> None:
+    """On Kopf's per-object logger (idempotent)."""
+    kopf_objects = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, RetryLevelFilter) for f in kopf_objects.filters):
+        kopf_objects.addFilter(RetryLevelFilter())

@@ -111,8 +111,10 @@ async def _serve_health(config: OperatorConfig, ready: Callable[[], bool]) -> An
 
 async def _run_kopf(config: OperatorConfig, ready_flag: asyncio.Event, stop_flag: asyncio.Event | None,
                     azure_credential: Any, metrics_started: bool = False) -> None:
+    from . import logs
     from .controllers import handlers  # noqa: F401 - registers the Kopf handlers
 
+    logs.install_retry_level_filter()
     memo = kopf.Memo(config=config)
     if metrics_started:
         memo["metrics_started"] = True

@@ -257,6 +257,7 @@ class ScaleSetKind:
         await self._protect(ctx, observed)
         await self._ensure_power(ctx, observed)
         await self._rollout(ctx, observed)
+        await self._repair(ctx, observed)
         await self._restart(ctx, observed)
         await self._remove_unwanted(ctx, observed)  # after the rollout: no instance references them any more
         return False
@@ -399,6 +400,20 @@ class ScaleSetKind:
         await ctx.start(ctx.az.compute.virtual_machine_scale_sets.begin_update_instances, spec.resource_group,
                         spec.azure_name, {"instanceIds": instance_ids}, action=f"{ROLLOUT_ACTION} batch {number}",
                         target=spec.scale_set_id, reason="RollingOut", message=message)
+
+    async def _repair(self, ctx: SsContext, observed: ObservedScaleSet) -> None:
+        """Instances whose last operation failed (an AllocationFailed create) stay Failed when the scale set's model
+        is PUT again: Azure's way out is to reimage them (all in one operation). Without this a ScaleSet whose
+        create failed transiently waited for "0 ready" instances forever (tests/e2e/test_fault_storms.py)."""
+        spec = ctx.spec
+        failed = [i.instance_id for i in observed.live if i.provisioning_state == "Failed"]
+        if not failed:
+            return
+        await ctx.start(ctx.az.compute.virtual_machine_scale_sets.begin_reimage, spec.resource_group,
+                        spec.azure_name, {"instanceIds": failed}, action="repair", target=spec.scale_set_id,
+                        reason="Updating", message=f"reimaging failed instances {', '.join(failed)}",
+                        events=(("InstancesRepaired", f"scale set {spec.azure_name}: reimaged failed instances "
+                                                      f"{', '.join(failed)}"),))
 
     async def _restart(self, ctx: SsContext, observed: ObservedScaleSet) -> None:
         spec, ref = ctx.spec, ctx.ref

@@ -9,7 +9,9 @@ import copy
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import yaml
@@ -53,6 +55,27 @@ def _truthy(value: str | None) -> bool:
     return value is not None and value.lower() in ("true", "1")
 
 
+@dataclass
+class Fault:
+    """A fault rule (``KubeAPIServer.inject_fault``): matches ``method`` (``*`` for any) and the regex ``path``
+    searched in the path with its query string; waits ``delay`` seconds, then answers ``status`` (with a Status
+    of ``reason``) or, with no status, lets the request through. ``count``: hits left (None: unlimited)."""
+
+    id: int
+    method: str
+    path: str
+    status: int | None
+    reason: str
+    message: str
+    count: int | None
+    delay: float
+    hits: int = 0
+
+    def matches(self, method: str, path_qs: str) -> bool:
+        return ((self.method == "*" or self.method.upper() == method)
+                and re.search(self.path, path_qs) is not None and (self.count is None or self.count > 0))
+
+
 class KubeAPIServer:
     """A small in-process kube-apiserver for tests and demos (HTTP, one event loop, in-memory).
 
@@ -72,6 +95,10 @@ class KubeAPIServer:
         self._site: web.TCPSite | None = None
         self._watchers: set[Watcher] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._faults: list[Fault] = []
+        self._fault_ids = 0
+        #: watches answered with 410 Gone (an expired resourceVersion), see expire_history
+        self.watches_gone = 0
         self.host = "127.0.0.1"
         self.port = 0
 
@@ -165,6 +192,64 @@ class KubeAPIServer:
         obj = self.store.get(rt, (namespace or "" if rt.namespaced else "", name))
         return copy.deepcopy(self.registry._out(rt, obj)) if obj is not None else None
 
+    # -- fault injection (tests only; any thread) ---------------------------------------------------
+
+    def inject_fault(self, method: str = "*", path: str = ".*", status: int | None = None, *,
+                     reason: str | None = None, message: str | None = None, count: int | None = None,
+                     delay: float = 0.0) -> int:
+        """Add a fault rule; returns its id. The first rule that matches a request applies (see ``Fault``).
+        E.g. ``inject_fault("PATCH", r"/virtualmachines/vm1/status$", 409, count=3)``: three status patches
+        of vm1 answer 409 Conflict."""
+        reason = reason or {409: "Conflict", 410: "Expired", 429: "TooManyRequests", 500: "InternalError",
+                            503: "ServiceUnavailable"}.get(status or 0, "InternalError")
+
+        def add() -> int:
+            self._fault_ids += 1
+            self._faults.append(Fault(self._fault_ids, method, path, status, reason,
+                                      message or f"injected fault: {reason}", count, delay))
+            return self._fault_ids
+        return self._in_loop(add)
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The rules, with their ``hits``."""
+        return self._in_loop(lambda: [dict(vars(f)) for f in self._faults])
+
+    def clear_faults(self) -> None:
+        self._in_loop(self._faults.clear)
+
+    def drop_watches(self, plural: str | None = None) -> int:
+        """End every open watch stream (of one resource plural, or all), as an API server restart or a load
+        balancer's idle timeout does; clients reconnect from their last resourceVersion. Returns how many."""
+        def drop() -> int:
+            dropped = [w for w in self._watchers if plural is None or w.plural == plural]
+            for watcher in dropped:
+                watcher.put(None)
+            return len(dropped)
+        return self._in_loop(drop)
+
+    def expire_history(self, plural: str | None = None) -> None:
+        """Compact the watch history (of one plural, or all): any watch resumed from a resourceVersion before now
+        gets 410 Gone (``Expired``) and must list again, as after etcd compaction."""
+        def expire() -> None:
+            with self.store.lock:
+                for (_, name), coll in self.store.collections.items():
+                    if plural is None or name == plural:
+                        coll.history.clear()
+                        coll.compacted_rv = self.store.rv
+        self._in_loop(expire)
+
+    async def _fault(self, request: web.Request) -> None:
+        rule = next((f for f in self._faults if f.matches(request.method, request.path_qs)), None)
+        if rule is None:
+            return
+        rule.hits += 1
+        if rule.count is not None:
+            rule.count -= 1
+        if rule.delay:
+            await asyncio.sleep(rule.delay)
+        if rule.status is not None:
+            raise APIError(rule.status, rule.reason, rule.message)
+
     # -- HTTP --------------------------------------------------------------------------------------
 
     @web.middleware
@@ -173,6 +258,8 @@ class KubeAPIServer:
             if self.token is not None and request.path not in _UNAUTHENTICATED_PATHS:
                 if request.headers.get("Authorization", "") != f"Bearer {self.token}":
                     raise errors.unauthorized()
+            if self._faults and request.path not in _UNAUTHENTICATED_PATHS:
+                await self._fault(request)
             response: web.StreamResponse = await handler(request)
             return response
         except APIError as e:
@@ -338,7 +425,7 @@ class KubeAPIServer:
             raise errors.bad_request(f"invalid timeoutSeconds: {timeout_text!r}") from None
         deadline = self._loop.time() + timeout if timeout is not None else None
 
-        watcher = Watcher(namespace=namespace, labels=labels, fields=fields, loop=self._loop)
+        watcher = Watcher(namespace=namespace, labels=labels, fields=fields, loop=self._loop, plural=rt.plural)
         initial = self.registry.watch(rt, watcher, since, send_initial)  # subscribed + snapshot, atomically.
 
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -348,6 +435,7 @@ class KubeAPIServer:
             await response.prepare(request)
             if initial is None:
                 coll = self.store.collection(rt)
+                self.watches_gone += 1
                 status = errors.gone(f"too old resource version: {since} ({coll.compacted_rv + 1})").as_status()
                 await response.write(json.dumps({"type": "ERROR", "object": status}).encode() + b"\n")
                 return response

@@ -58,6 +58,7 @@ class Watcher:
     labels: LabelSelector
     fields: FieldSelector
     loop: asyncio.AbstractEventLoop
+    plural: str = ""  #: the resource watched (KubeAPIServer.drop_watches)
     queue: asyncio.Queue[tuple[str, Event] | None] = field(default_factory=asyncio.Queue)
 
     def matches(self, obj: dict[str, Any] | None) -> bool:
