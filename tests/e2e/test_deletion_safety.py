@@ -132,3 +132,47 @@ def test_orphan_and_observe_never_delete_what_is_its_own(env, operator, kind, po
     group = {"VirtualMachine": compute.virtual_machines, "ScaleSet": compute.virtual_machine_scale_sets,
              "Image": compute.images, "AvailabilitySet": compute.availability_sets}[kind]
     assert group.get(RG, name).tags[OWNER_TAG] == f"test-cluster/{kind}/default/{name}"
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_delete_azure_refuses_is_held_and_released_by_orphan(env, operator, kind):
+    """The other side: the resource exists in Azure and its DELETE is refused (403). Releasing the custom resource
+    would leave it in Azure unseen, so the deletion is held and says why; deletionPolicy Orphan releases it."""
+    plural, segment = KINDS[kind]
+    objects = Cluster(env.kube_api_client(), plural)
+    name = f"held-{kind.lower()}"
+    objects.apply(manifest(kind, name))
+    objects.wait_condition(name, "Ready", timeout=60)
+    made = inventory(env)
+    env.inject_fault(method="DELETE", path="^/subscriptions/", status=403, error_code="AuthorizationFailed")
+    objects.delete(name)
+    wait_for(lambda: objects.condition(name, "Stalled").get("reason") == "AuthorizationFailed", 30,
+             what="the refused delete reported")
+    assert "deletionPolicy: Orphan" in objects.condition(name, "Stalled")["message"]
+    assert objects.condition(name, "Ready")["reason"] == "AuthorizationFailed"
+    assert objects.get(name)["metadata"].get("deletionTimestamp"), "held, not released"
+    assert inventory(env) == made
+    objects.patch_spec(name, {"deletionPolicy": "Orphan"})
+    wait_for(lambda: objects.get(name) is None, 30, what=f"{kind} {name} released by deletionPolicy Orphan")
+    assert inventory(env) == made
+
+
+@pytest.mark.parametrize("kind", ["VirtualMachine", "ScaleSet", "Image"])  # an availability set DELETE: synchronous
+def test_a_delete_operation_that_fails_for_good_is_reported_and_retried(env, operator, kind):
+    """Azure accepts the DELETE and its operation ends Failed with a permanent code: the deletion is held, says so
+    in the conditions, and is tried again; it completes once Azure lets it."""
+    plural, segment = KINDS[kind]
+    objects = Cluster(env.kube_api_client(), plural)
+    name = f"stuck-{kind.lower()}"
+    objects.apply(manifest(kind, name))
+    objects.wait_condition(name, "Ready", timeout=60)
+    before = inventory(env)
+    env.inject_fault(method="DELETE", path=f"(?i)/{segment}/{name}$", count=1, lro_failure={
+        "code": "LinkedAuthorizationFailed", "message": "injected: no permission on a linked resource"})
+    objects.delete(name)
+    wait_for(lambda: objects.condition(name, "Stalled").get("reason") == "LinkedAuthorizationFailed", 30,
+             what="the failed delete reported")
+    assert "deletionPolicy: Orphan" in objects.condition(name, "Stalled")["message"]
+    wait_for(lambda: objects.get(name) is None, 60, what=f"{kind} {name} deleted on a later try")
+    assert not [i for i in inventory(env) if i.endswith(f"/{segment.lower()}/{name}")]
+    assert inventory(env) < before

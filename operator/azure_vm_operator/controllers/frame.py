@@ -447,9 +447,27 @@ class Reconciler(Generic[S, O]):
             raise
         except AzureError as exc:
             failure = classify(exc)
-            await self._report(ref, [cond.Condition(cond.READY, False, failure.code, f"deleting: {failure.message}")])
+            if failure.transient:
+                await self._report(ref, [cond.Condition(cond.READY, False, failure.code,
+                                                        f"deleting: {failure.message}")])
+            else:
+                await self._deletion_refused(ref, failure.code, failure.message)
             raise TransientError(failure) from exc
+        except Stalled as exc:  # a delete operation Azure accepted ended Failed with a permanent code
+            await self._deletion_refused(ref, exc.reason, str(exc))
+            raise TransientError(ArmFailure(ErrorKind.PERMANENT, exc.reason, str(exc))) from exc
         self.forget(ref)
+
+    async def _deletion_refused(self, ref: ResourceRef, reason: str, message: str) -> None:
+        """Azure refused to delete (no permission, a lock, a failed delete operation): the finalizer stays, since
+        releasing the resource would leave it in Azure unseen; the conditions say so and how to release it. The
+        delete is tried again with backoff, so it completes once Azure allows it."""
+        noun = self.kind.noun
+        text = (f"cannot delete the Azure {noun}: {reason}: {message}; tried again with backoff. Fix it in Azure "
+                f"(permissions, locks), or set spec.deletionPolicy: Orphan to leave the {noun} in Azure")
+        await self._report(ref, [cond.Condition(cond.READY, False, reason, text),
+                                 cond.Condition(cond.RECONCILING, False, reason, text),
+                                 cond.Condition(cond.STALLED, True, reason, text)])
 
     def forget(self, ref: ResourceRef) -> None:
         self._operations.pop(self._key(ref), None)
