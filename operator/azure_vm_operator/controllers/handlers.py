@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import kopf
 
-from .. import metrics
+from .. import logs, metrics
 from ..api.conditions import AUTOSCALE_HEALTHY
 from ..api.constants import FINALIZER, GROUP, OBSERVE_INTERVAL_ANNOTATION, VERSION
 from ..api.fields import SpecError
@@ -37,6 +37,12 @@ from .virtualmachine import VirtualMachineKind
 from .availabilityset import AvailabilitySetKind
 from .image import ImageKind
 logger = logging.getLogger(__name__)
+
+
+def _identity(plural: str, body: Any) -> dict[str, Any]:
+    """The ``extra=`` of a log line about this resource (logs.py: kind, namespace, name in JSON logs)."""
+    return logs.resource(str(body.get("kind") or plural), body["metadata"].get("namespace"), body["metadata"]["name"])
+
 
 #: The kinds this operator serves: each a set of steps on the frame.
 KINDS: tuple[Callable[[], Kind[Any, Any]], ...] = (VirtualMachineKind, ScaleSetKind, ImageKind, AvailabilitySetKind)
@@ -284,8 +290,7 @@ async def autoscale(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStoppe
             try:
                 delay = (await autoscaler.evaluate(ref, _lock(memo, body["metadata"]["uid"]))).delay
             except Exception:  # noqa: BLE001 - the loop must survive anything and evaluate again
-                logger.exception("autoscale evaluation of %s/%s failed", body["metadata"]["namespace"],
-                                 body["metadata"]["name"])
+                logger.exception("autoscale evaluation failed", extra=_identity(plural, body))
                 delay = 30.0
             await asyncio.sleep(delay)
     except asyncio.CancelledError:
@@ -300,4 +305,4 @@ async def autoscale(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStoppe
                     await autoscaler.reporter.report(ref, [], {"autoscale": None}, observed=False,
                                                      drop=(AUTOSCALE_HEALTHY,))
             except Exception:  # noqa: BLE001 - best effort: the next status write of the reconciler keeps it
-                logger.warning("could not clear status.autoscale of %s/%s", ref.namespace, ref.name)
+                logger.warning("could not clear status.autoscale", extra=_identity(plural, body))
