@@ -23,6 +23,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
                                  "podDisruptionBudget": {"enabled": False}},
     "workload-identity": {
         "azure": {"subscriptionId": "00000000-0000-0000-0000-0000000000aa", "tenantId": "tenant-1",
+                  "credentialAllowedNamespaces": ["platform", "team-*"],
                   "workloadIdentity": {"enabled": True, "clientId": "11111111-2222-3333-4444-555555555555",
                                        "tenantId": "tenant-1"}},
         "serviceAccount": {"annotations": {"team": "platform"}},
