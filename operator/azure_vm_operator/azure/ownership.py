@@ -59,6 +59,24 @@ class Identity:
         return str(value) if value else None
 
 
+def owner_of(resource: Mapping[str, Any] | None, cluster: str) -> tuple[str, str, str] | None:
+    """(kind, namespace, name) of the custom resource of ``cluster`` that the resource's ownership tag names: the
+    inverse of ``Identity.owner`` (and of the format before kinds were part of it, a VirtualMachine's). None when
+    the tag names another cluster or nothing, or was shortened to fit Azure's limit (``_fit``: only its owner,
+    comparing whole values, recognises it)."""
+    value = (resource.get("tags") or {}).get(OWNER_TAG) if resource is not None else None
+    if not isinstance(value, str) or not cluster or not value.startswith(f"{cluster}/"):
+        return None
+    if len(value) == MAX_TAG_VALUE and value[-17] == "~":
+        return None
+    parts = value[len(cluster) + 1:].split("/")
+    if len(parts) == 2:
+        parts = [VM_KIND, *parts]
+    if len(parts) != 3 or not all(parts):
+        return None
+    return parts[0], parts[1], parts[2]
+
+
 def created_by_tags() -> dict[str, str]:
     """Tags of shared resources the operator creates (resource groups, VNets, availability sets)."""
     return {CREATED_BY_TAG: CREATED_BY_VALUE}

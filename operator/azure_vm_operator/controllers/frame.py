@@ -367,6 +367,7 @@ class Reconciler(Generic[S, O]):
 
     def remember_operation(self, ref: ResourceRef, operation: PendingOperation | None) -> None:
         self._operations[self._key(ref)] = operation
+        self.cache.operating(ref.key, operation is not None)  # no wake for the listings' view of it meanwhile
 
     def pending_operation(self, ref: ResourceRef) -> PendingOperation | None:
         key = self._key(ref)

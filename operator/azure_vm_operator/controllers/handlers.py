@@ -91,9 +91,15 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["locks"] = {}
     resync = ResyncScheduler(
         observe=partial(observe, memo),
-        first_delay=lambda body: resync_delay(config, body["metadata"].get("annotations"), first=True))
+        first_delay=lambda body: resync_delay(config, body["metadata"].get("annotations"), first=True),
+        wake_jitter=min(1.0, config.observe_interval / 2), wake_gap=config.observe_interval)
     resync.start()
     memo["resync"] = resync
+    # Drift seen from the listings: a changed entry brings forward the pass of the resources it belongs to.
+    cache.cluster = config.cluster_id
+    cache.plurals = {frame.kind.kind: plural for plural, frame in memo["reconcilers"].items()}
+    cache.on_change = resync.wake
+    cache.start()
     memo["posting"] = {}  # Kopf's event queue, for the passes (_remember_posting)
     memo["autoscaler"] = Autoscaler(memo["reconcilers"][ScaleSetKind.plural], reporter, kube, config)
     if shard.selector:  # filtered by the API server: other resources never reach this replica
@@ -107,6 +113,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     # Let passes in flight finish (and keep new ones out) before the clients they use are closed.
+    if "observation_cache" in memo:
+        await memo["observation_cache"].stop()
     if "resync" in memo:
         await memo.pop("resync").stop()
     locks = list(memo.get("locks", {}).values())

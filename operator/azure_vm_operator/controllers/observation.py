@@ -9,28 +9,72 @@ What a listing may answer, and what it may not:
   longer wants) trusts the miss;
 - concurrent readers of one listing wait for the same LIST (single flight); pages are followed by the SDK's
   pager; a failed LIST is not cached (the readers fall back to their own GETs).
+
+Drift seen from the listings (``start``, ``on_change``): every listing that someone reads is taken again each
+interval by one task, whether or not a pass reads it, and compared with the previous one entry by entry
+(``fingerprint``: the entry's JSON without what changes while the resource does not, such as instance view
+timestamps and the guest agent's heartbeat). For every entry changed, added or gone, the custom resources it
+belongs to (``wakes``: those that read it by name, and the one its ownership tag names) are woken: their periodic
+pass comes soon (the resync scheduler jitters and de-duplicates), so drift is seen within about an interval instead
+of a resync interval. Not woken: a resource with an operation in flight (``operating``: the pass that follows it
+reads directly when it is done) or one that wrote after the listing was taken (its own pass reads directly). The
+echo of a write that finished before the listing wakes its resource once: that pass reads this listing (newer
+than the write), finds nothing to do and writes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterable, Awaitable, Callable, Hashable
+from typing import Any, AsyncIterable, Awaitable, Callable, Hashable, Mapping
 
 from azure.core.exceptions import AzureError
+
+from ..azure import ownership
 
 logger = logging.getLogger(__name__)
 
 Lister = Callable[[], AsyncIterable[Any]]
 Getter = Callable[[], Awaitable[dict[str, Any] | None]]
+#: Wakes one custom resource (its ``ResourceRef.key``: plural, namespace, name) for a pass soon.
+Wake = Callable[[Hashable], Any]
+
+#: Keys whose values change while the resource does not: status timestamps (instance views, availability sets),
+#: etags (a PUT of the same body), and inside an instance view the guest agent's heartbeat and platform reports.
+_VOLATILE = frozenset({"time", "etag"})
+_VOLATILE_IN_VIEW = frozenset({"vmAgent", "patchStatus", "maintenanceRedeployStatus", "vmHealth",
+                               "assignedHost", "bootDiagnostics"})
+
+
+def _stable(value: Any, in_view: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {key: _stable(item, in_view or key == "instanceView") for key, item in value.items()
+                if key not in _VOLATILE and not (in_view and key in _VOLATILE_IN_VIEW)}
+    if isinstance(value, list):
+        return [_stable(item, in_view) for item in value]
+    return value
+
+
+def fingerprint(entry: Mapping[str, Any]) -> bytes:
+    """A digest of what a listing says of one resource, blind to what changes while the resource does not."""
+    text = json.dumps(_stable(dict(entry)), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=12).digest()
+
+
+def changed(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> set[str]:
+    """Names of the entries changed, added or gone between two listings (by fingerprint)."""
+    return {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
 
 
 @dataclass
 class _Listing:
     taken: float
     items: dict[str, dict[str, Any]]
+    prints: dict[str, bytes] | None = None  #: fingerprints, when changes are looked for
 
 
 @dataclass
@@ -45,6 +89,16 @@ class ObservationCache:
     _touched: dict[Hashable, float] = field(default_factory=dict)
     lists: int = 0  #: LIST calls made (for tests and benchmarks)
     hits: int = 0  #: reads served from a listing
+    #: called with a custom resource's key when an entry it reads or owns changed between two listings
+    on_change: Wake | None = None
+    cluster: str = ""  #: this operator's cluster id: whose ownership tags wake resources here
+    plurals: Mapping[str, str] = field(default_factory=dict)  #: kind -> plural, for ownership tags
+    woken: int = 0  #: wakes asked for (for tests and benchmarks)
+    _readers: dict[Hashable, dict[str, set[Hashable]]] = field(default_factory=dict)  #: key -> name -> owners
+    _reads: dict[Hashable, set[tuple[Hashable, str]]] = field(default_factory=dict)  #: owner -> (key, name)
+    _listers: dict[Hashable, Lister] = field(default_factory=dict)  #: what refreshes a key someone reads
+    _busy: set[Hashable] = field(default_factory=set)  #: owners with an operation in flight
+    _task: asyncio.Task[None] | None = None
 
     def touch(self, owner: Hashable) -> None:
         """``owner`` wrote to Azure (or an operation of its own finished): its next reads go to Azure directly
@@ -52,7 +106,99 @@ class ObservationCache:
         self._touched[owner] = self.clock()
 
     def forget(self, owner: Hashable) -> None:
+        """The custom resource is gone: it reads nothing any more (a listing nobody reads is not refreshed)."""
         self._touched.pop(owner, None)
+        self._busy.discard(owner)
+        for key, name in self._reads.pop(owner, ()):
+            names = self._readers.get(key)
+            if names is None:
+                continue
+            owners = names.get(name)
+            if owners is not None:
+                owners.discard(owner)
+                if not owners:
+                    del names[name]
+            if not names:
+                del self._readers[key]
+                self._listers.pop(key, None)
+
+    def operating(self, owner: Hashable, in_flight: bool) -> None:
+        """``owner`` has (or no longer has) an Azure operation in flight: changes are not woken for meanwhile."""
+        if in_flight:
+            self._busy.add(owner)
+        else:
+            self._busy.discard(owner)
+
+    def wakes(self, key: Hashable, name: str, before: Mapping[str, Any] | None,
+              after: Mapping[str, Any] | None) -> set[Hashable]:
+        """The custom resources a change of entry ``name`` of listing ``key`` concerns: those that read it by
+        name, and the one of this cluster its ownership tag names (before or after the change). The one place
+        where an Azure entry is mapped to custom resources."""
+        owners = set(self._readers.get(key, {}).get(name, ()))
+        for entry in (before, after):
+            owner = ownership.owner_of(entry, self.cluster)
+            if owner is not None and owner[0] in self.plurals:
+                owners.add((self.plurals[owner[0]], owner[1], owner[2]))
+        return owners
+
+    def start(self) -> None:
+        """Refresh every listing someone reads each interval, and tell ``on_change`` what changed."""
+        if self.interval > 0 and self._task is None:
+            self._task = asyncio.create_task(self._refresh(), name="observation-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def refresh_due(self) -> float:
+        """Take again every listing someone reads that is an interval old; returns seconds until the next is."""
+        now = self.clock()
+        due, wait = [], self.interval
+        for key in list(self._listers):
+            listing = self._listings.get(key)
+            age = now - listing.taken if listing is not None else self.interval
+            if age >= self.interval and key not in self._inflight:
+                due.append(key)
+            else:
+                wait = min(wait, self.interval - age)
+        results = await asyncio.gather(*(self._listing(key, self._listers[key]) for key in due
+                                         if key in self._listers), return_exceptions=True)
+        for key, result in zip(due, results):
+            if isinstance(result, Exception):  # e.g. clients closed under it: the readers' own reads go on
+                logger.info("refreshing listing %s failed (%s)", key, result)
+        return max(wait, 0.05)
+
+    async def _refresh(self) -> None:
+        wait = self.interval
+        while True:
+            await asyncio.sleep(wait)
+            try:
+                wait = await self.refresh_due()
+            except Exception:  # noqa: BLE001 - the refresh must survive anything; reads work without it
+                logger.exception("refreshing the shared listings failed")
+                wait = self.interval
+
+    def _note_reader(self, owner: Hashable, key: Hashable, name: str, lister: Lister) -> None:
+        self._listers[key] = lister  # the newest: its clients are the ones in use
+        owners = self._readers.setdefault(key, {}).setdefault(name, set())
+        if owner not in owners:
+            owners.add(owner)
+            self._reads.setdefault(owner, set()).add((key, name))
+
+    def _notice(self, key: Hashable, before: _Listing, after: _Listing) -> None:
+        """Wake the custom resources whose entries changed between two listings of ``key``."""
+        if self.on_change is None or before.prints is None or after.prints is None:
+            return
+        for name in changed(before.prints, after.prints):
+            for owner in self.wakes(key, name, before.items.get(name), after.items.get(name)):
+                touched = self._touched.get(owner)
+                if owner in self._busy or (touched is not None and touched >= after.taken):
+                    continue  # its own pass follows its operation, or reads directly after its write
+                self.woken += 1
+                logger.debug("%s changed in listing %s: waking %s", name, key, owner)
+                self.on_change(owner)
 
     async def read(self, owner: Hashable, key: Hashable, name: str, lister: Lister, getter: Getter,
                    confirm_missing: bool = True) -> dict[str, Any] | None:
@@ -60,6 +206,7 @@ class ObservationCache:
         the caller only deletes what exists (nothing is created from the answer), so a listing's miss is trusted."""
         if self.interval <= 0:
             return await getter()
+        self._note_reader(owner, key, name.lower(), lister)
         listing = await self._listing(key, lister)
         if listing is None:
             return await getter()
@@ -97,7 +244,15 @@ class ObservationCache:
                 body = item.as_dict() if hasattr(item, "as_dict") else dict(item)
                 items[str(body.get("name", "")).lower()] = body
             listing = _Listing(taken, items)
+            if self.on_change is not None:
+                listing.prints = {name: fingerprint(body) for name, body in items.items()}
+            previous = self._listings.get(key)
             self._listings[key] = listing
+            if previous is not None:
+                try:
+                    self._notice(key, previous, listing)
+                except Exception:  # noqa: BLE001 - a wake that fails must not fail the readers
+                    logger.exception("noticing the changes of listing %s failed", key)
         except AzureError as exc:
             logger.info("listing %s failed (%s); reading resources one by one", key, exc)
         finally:

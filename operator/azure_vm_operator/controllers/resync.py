@@ -9,6 +9,11 @@ Here a resource costs an entry (its latest body and when it is due); a task exis
 
 The body is the latest one the handlers passed to ``update`` (see ``handlers.register``): a pass sees the current
 spec and annotations, as Kopf's live body did for the daemon.
+
+``wake`` brings a resource's pass forward when the shared listings saw its Azure resources change
+(``observation.ObservationCache.on_change``): within ``wake_jitter`` seconds, never more than one such extra pass
+per ``wake_gap`` seconds (a later wake waits for the gap, it is not dropped), and a wake while the pass runs gives
+one more pass after it (the running one may have read the listing before the change).
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import asyncio
 import heapq
 import itertools
 import logging
+import random
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Hashable, Mapping
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +40,8 @@ class _Entry:
     body: Mapping[str, Any]
     due: float = 0.0
     running: bool = False
+    woken: float = float("-inf")  #: when the last pass brought forward by ``wake`` was due
+    poked: bool = False  #: woken while its pass ran: another pass soon after it
 
 
 @dataclass
@@ -45,7 +53,13 @@ class ResyncScheduler:
     #: seconds a pass in flight may finish in when the scheduler stops, before it is cancelled (as Kopf gave its
     #: daemons with ``cancellation_timeout``)
     stop_timeout: float = 10.0
+    #: a woken resource's pass comes within this many seconds (spreads a change seen for many at once)
+    wake_jitter: float = 1.0
+    #: at most one pass brought forward by ``wake`` per resource per this many seconds (the observe interval)
+    wake_gap: float = 0.0
+    wakes: int = 0  #: passes brought forward (for tests and benchmarks)
     _entries: dict[str, _Entry] = field(default_factory=dict)
+    _names: dict[tuple[str, str, str], str] = field(default_factory=dict)  #: (plural, namespace, name) -> uid
     _heap: list[tuple[float, int, str]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
     _passes: set[asyncio.Task[None]] = field(default_factory=set)
@@ -66,6 +80,7 @@ class ResyncScheduler:
             entry.body = body
             return
         entry = self._entries[uid] = _Entry(plural, body)
+        self._names[_name(plural, body)] = uid
         self._schedule(uid, entry, self.first_delay(body))
 
     def body(self, uid: str) -> Mapping[str, Any] | None:
@@ -75,7 +90,31 @@ class ResyncScheduler:
 
     def forget(self, uid: str) -> None:
         """The resource is gone: no more passes (one in flight finishes)."""
-        self._entries.pop(uid, None)
+        entry = self._entries.pop(uid, None)
+        if entry is not None and self._names.get(_name(entry.plural, entry.body)) == uid:
+            del self._names[_name(entry.plural, entry.body)]
+
+    def wake(self, key: Hashable) -> bool:
+        """Bring forward the pass of the resource ``key`` = (plural, namespace, name): its Azure resources changed.
+        False when it is unknown here (another shard's, gone) or already due by then."""
+        uid = self._names.get(key) if isinstance(key, tuple) else None
+        entry = self._entries.get(uid) if uid is not None else None
+        if uid is None or entry is None:
+            return False
+        if entry.running:
+            entry.poked = True
+            return True
+        when = self._wake_time(entry)
+        if entry.due <= when:
+            return False  # its pass comes by then anyway (a wake already pending, or its regular pass)
+        entry.woken = when
+        self.wakes += 1
+        self._schedule(uid, entry, when - asyncio.get_running_loop().time())
+        return True
+
+    def _wake_time(self, entry: _Entry) -> float:
+        now = asyncio.get_running_loop().time()
+        return max(now, entry.woken + self.wake_gap) + random.uniform(0.0, max(self.wake_jitter, 0.0))
 
     def due_in(self, uid: str) -> float | None:
         """Seconds until the resource's next pass (None: unknown or running now)."""
@@ -96,6 +135,7 @@ class ResyncScheduler:
                 task.cancel()
             await asyncio.gather(*passes, return_exceptions=True)
         self._entries.clear()
+        self._names.clear()
         self._heap.clear()
 
     def _schedule(self, uid: str, entry: _Entry, delay: float) -> None:
@@ -137,4 +177,17 @@ class ResyncScheduler:
         finally:
             entry.running = False
         if self._entries.get(uid) is entry:
-            self._schedule(uid, entry, delay if delay is not None else self.first_delay(entry.body))
+            delay = delay if delay is not None else self.first_delay(entry.body)
+            if entry.poked:
+                entry.poked = False
+                when = self._wake_time(entry)
+                if when - asyncio.get_running_loop().time() < delay:
+                    entry.woken = when
+                    self.wakes += 1
+                    delay = when - asyncio.get_running_loop().time()
+            self._schedule(uid, entry, delay)
+
+
+def _name(plural: str, body: Mapping[str, Any]) -> tuple[str, str, str]:
+    metadata = body.get("metadata") or {}
+    return (plural, str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
