@@ -31,18 +31,17 @@ from .frame import InProgress, Kind, Reconciler, TransientError
 from .observation import ObservationCache
 from .resync import ResyncScheduler
 from .status import ResourceRef, StatusReporter
+from .availabilityset import AvailabilitySetKind
+from .image import ImageKind
 from .scaleset import ScaleSetKind
 from .virtualmachine import VirtualMachineKind
 
-from .availabilityset import AvailabilitySetKind
-from .image import ImageKind
 logger = logging.getLogger(__name__)
 
 
 def _identity(plural: str, body: Any) -> dict[str, Any]:
     """The ``extra=`` of a log line about this resource (logs.py: kind, namespace, name in JSON logs)."""
     return logs.resource(str(body.get("kind") or plural), body["metadata"].get("namespace"), body["metadata"]["name"])
-
 
 #: The kinds this operator serves: each a set of steps on the frame.
 KINDS: tuple[Callable[[], Kind[Any, Any]], ...] = (VirtualMachineKind, ScaleSetKind, ImageKind, AvailabilitySetKind)
