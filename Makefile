@@ -54,7 +54,7 @@ demo: $(STAMP)
 	$(VENV)/bin/azvm-sandbox demo --crds crds --example examples/virtualmachine.yaml
 
 test: $(STAMP) kubectl prometheus
-	$(PY) -m pytest -q -p no:cacheprovider --durations=30
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30
 
 clean:
 	rm -rf $(VENV) build *.egg-info operator/*.egg-info emulator/*.egg-info testing/*/*.egg-info
