@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 
 import kubernetes.client
-import kubernetes.config
 import pytest
 import yaml
 
@@ -24,8 +23,7 @@ from azure_vm_operator.api.constants import (AVSET_KIND, AVSET_PLURAL, GROUP, IM
                                              VM_KIND, VM_PLURAL)
 from azure_vm_operator.api.fields import SpecError
 from azvm_sandbox.crds import load_crds
-from azvm_sandbox.harness import LoopThread
-from kubeapi import KubeAPIServer
+from azvm_sandbox.harness import kube_api
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS, EXAMPLES = ROOT / "crds", ROOT / "examples"
@@ -54,18 +52,11 @@ def crd(kind: str) -> dict:
 @pytest.fixture(scope="module")
 def custom(tmp_path_factory):
     """The API server with the three CRDs created over HTTP, as kubectl apply -f crds/ would."""
-    loop = LoopThread("image-avset-crd-api")
-    api = KubeAPIServer()
-    loop.call(api.start(host="127.0.0.1", port=0))
-    path = api.write_kubeconfig(str(tmp_path_factory.mktemp("kube") / "kubeconfig"))
-    client = kubernetes.config.new_client_from_config(path)
-    extensions = kubernetes.client.ApiextensionsV1Api(client)
-    for kind in (IMAGE_KIND, AVSET_KIND, VM_KIND):
-        assert extensions.create_custom_resource_definition(crd(kind), _preload_content=False).status == 201
-    yield kubernetes.client.CustomObjectsApi(client)
-    client.close()
-    loop.call(api.stop())
-    loop.close()
+    with kube_api(tmp_path_factory.mktemp("kube"), name="image-avset-crd-api") as client:
+        extensions = kubernetes.client.ApiextensionsV1Api(client)
+        for kind in (IMAGE_KIND, AVSET_KIND, VM_KIND):
+            assert extensions.create_custom_resource_definition(crd(kind), _preload_content=False).status == 201
+        yield kubernetes.client.CustomObjectsApi(client)
 
 
 _counter = iter(range(100_000))

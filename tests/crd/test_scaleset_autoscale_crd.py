@@ -19,7 +19,6 @@ import re
 from pathlib import Path
 
 import kubernetes.client
-import kubernetes.config
 import pytest
 import yaml
 
@@ -27,8 +26,7 @@ from azure_vm_operator.api.constants import GROUP, SCALESET_KIND, SCALESET_PLURA
 from azure_vm_operator.api.fields import SpecError
 from azure_vm_operator.autoscale.spec import parse_autoscale
 from azvm_sandbox.crds import load_crds
-from azvm_sandbox.harness import LoopThread
-from kubeapi import KubeAPIServer
+from azvm_sandbox.harness import kube_api
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS, EXAMPLES = ROOT / "crds", ROOT / "examples"
@@ -73,18 +71,11 @@ def schema() -> dict:
 @pytest.fixture(scope="module")
 def kube(tmp_path_factory):
     """The API server with the ScaleSet CRD created over HTTP, as kubectl apply -f crds/ would."""
-    loop = LoopThread("autoscale-crd-api")
-    api = KubeAPIServer()
-    loop.call(api.start(host="127.0.0.1", port=0))
-    path = api.write_kubeconfig(str(tmp_path_factory.mktemp("kube") / "kubeconfig"))
-    client = kubernetes.config.new_client_from_config(path)
-    created = kubernetes.client.ApiextensionsV1Api(client).create_custom_resource_definition(
-        scaleset_crd(), _preload_content=False)
-    assert created.status == 201
-    yield client
-    client.close()
-    loop.call(api.stop())
-    loop.close()
+    with kube_api(tmp_path_factory.mktemp("kube"), name="autoscale-crd-api") as client:
+        created = kubernetes.client.ApiextensionsV1Api(client).create_custom_resource_definition(
+            scaleset_crd(), _preload_content=False)
+        assert created.status == 201
+        yield client
 
 
 @pytest.fixture(scope="module")

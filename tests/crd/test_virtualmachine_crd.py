@@ -17,8 +17,7 @@ import yaml
 
 from azure_vm_operator.api.constants import GROUP, VERSION, VM_PLURAL
 from azvm_sandbox.crds import load_crds
-from azvm_sandbox.harness import LoopThread
-from kubeapi import KubeAPIServer
+from azvm_sandbox.harness import kube_api
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS, EXAMPLES = ROOT / "crds", ROOT / "examples"
@@ -39,19 +38,8 @@ def vm_crd():
 
 @pytest.fixture(scope="module")
 def custom(tmp_path_factory):
-    loop = LoopThread("crd-test-api")
-    api = KubeAPIServer()
-    loop.call(api.start(host="127.0.0.1", port=0))
-    for crd in load_crds(CRDS):
-        api.register_crd(crd)
-    path = api.write_kubeconfig(str(tmp_path_factory.mktemp("kube") / "kubeconfig"))
-    import kubernetes.config
-
-    client = kubernetes.config.new_client_from_config(path)
-    yield kubernetes.client.CustomObjectsApi(client)
-    client.close()
-    loop.call(api.stop())
-    loop.close()
+    with kube_api(tmp_path_factory.mktemp("kube"), CRDS, "crd-test-api") as client:
+        yield kubernetes.client.CustomObjectsApi(client)
 
 
 _counter = iter(range(10_000))

@@ -8,14 +8,11 @@ import json
 from itertools import count
 
 import kubernetes.client
-import kubernetes.config
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from azure_vm_operator.api.constants import GROUP, SCALESET_PLURAL, VERSION, VM_PLURAL
-from azvm_sandbox.crds import load_crds
-from azvm_sandbox.harness import LoopThread
-from kubeapi import KubeAPIServer
+from azvm_sandbox.harness import kube_api
 
 from fuzz_helpers import CRDS, NAMES, SCALESET_FIELDS, VM_FIELDS, admit, hostile_spec, schema_of
 from test_spec_fuzz import through_the_operator_ss, through_the_operator_vm
@@ -28,17 +25,8 @@ _n = count()
 
 @pytest.fixture(scope="module")
 def custom(tmp_path_factory):
-    loop = LoopThread("fuzz-api")
-    api = KubeAPIServer()
-    loop.call(api.start(host="127.0.0.1", port=0))
-    for crd in load_crds(CRDS):
-        api.register_crd(crd)
-    client = kubernetes.config.new_client_from_config(
-        api.write_kubeconfig(str(tmp_path_factory.mktemp("kube") / "kubeconfig")))
-    yield kubernetes.client.CustomObjectsApi(client)
-    client.close()
-    loop.call(api.stop())
-    loop.close()
+    with kube_api(tmp_path_factory.mktemp("kube"), CRDS, "fuzz-api") as client:
+        yield kubernetes.client.CustomObjectsApi(client)
 
 
 def over_http(custom, kind, plural, name, spec):

@@ -6,12 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import kubernetes.client
-import kubernetes.config
 import pytest
 
-from azvm_sandbox.crds import load_crds
-from azvm_sandbox.harness import LoopThread
-from kubeapi import KubeAPIServer
+from azvm_sandbox.harness import kube_api
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
@@ -20,17 +17,8 @@ CRDS = ROOT / "crds"
 @pytest.fixture(scope="module")
 def kube(tmp_path_factory):
     """An ApiClient for a fresh API server with every CRD of crds/ registered."""
-    loop = LoopThread("gitops-kubeapi")
-    api = KubeAPIServer()
-    loop.call(api.start(host="127.0.0.1", port=0))
-    for crd in load_crds(CRDS):
-        api.register_crd(crd)
-    client = kubernetes.config.new_client_from_config(
-        api.write_kubeconfig(str(tmp_path_factory.mktemp("kube") / "kubeconfig")))
-    yield client
-    client.close()
-    loop.call(api.stop())
-    loop.close()
+    with kube_api(tmp_path_factory.mktemp("kube"), CRDS, "gitops-kubeapi") as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

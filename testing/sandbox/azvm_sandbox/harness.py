@@ -12,9 +12,10 @@ import concurrent.futures
 import os
 import tempfile
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 from azure_vm_operator.config import OperatorConfig
 
@@ -60,6 +61,30 @@ class LoopThread:
             self._thread.join(timeout=10)
         if not self.loop.is_running():
             self.loop.close()
+
+
+@contextmanager
+def kube_api(workdir: Path, crds_dir: Path | None = None, name: str = "kubeapi") -> Iterator[Any]:
+    """The test Kubernetes API alone, on a loop thread of its own, with every CRD of ``crds_dir`` registered (None:
+    none, for tests that create CRDs over HTTP); yields a kubernetes ``ApiClient`` for it (kubeconfig in
+    ``workdir``), and stops it all on exit."""
+    import kubernetes.config
+    from kubeapi import KubeAPIServer
+
+    loop = LoopThread(name)
+    api = KubeAPIServer()
+    try:
+        loop.call(api.start(host="127.0.0.1", port=0))
+        for crd in load_crds(crds_dir) if crds_dir is not None else []:
+            api.register_crd(crd)
+        client = kubernetes.config.new_client_from_config(api.write_kubeconfig(str(Path(workdir) / "kubeconfig")))
+        try:
+            yield client
+        finally:
+            client.close()
+            loop.call(api.stop())
+    finally:
+        loop.close()
 
 
 class OperatorThread:
