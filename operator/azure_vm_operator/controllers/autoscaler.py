@@ -357,9 +357,9 @@ class Autoscaler:
     def _metric_status(self, rule: Rule, sample: Sample | None, now: datetime, spec: AutoscaleSpec) -> dict[str, Any]:
         if sample is None:
             return {"rule": rule.name, "value": None, "time": None, "error": "not read yet", "stale": None}
-        stale = sample.at is not None and (now - sample.at).total_seconds() > 2 * spec.evaluation_interval
         return {"rule": rule.name, "value": _number(sample.value), "time": _iso(sample.at),
-                "error": sample.error[:512] if sample.error else None, "stale": bool(stale or sample.error)}
+                "error": sample.error[:512] if sample.error else None,
+                "stale": bool(sample.error) or self._stale(sample, now, spec)}
 
     # ---- health, status, events ------------------------------------------------------------------------------
 
