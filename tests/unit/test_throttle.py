@@ -51,6 +51,7 @@ def test_bucket_starts_full_refills_continuously_and_is_capped():
     for _ in range(3):
         assert bucket.delay(0.0) == 0
         bucket.take(0.0)
+    bucket.answered(0.0)  # the first request's answer dates Azure's first charge
     assert bucket.tokens(0.0) == 0
     assert bucket.delay(0.0) == pytest.approx(0.5)  # one token at 2/s
     assert bucket.tokens(0.25) == pytest.approx(0.5)
@@ -89,6 +90,25 @@ def test_a_margin_of_refill_stays_in_reserve_for_requests_that_overtake_slower_o
         bucket.take(0.0)
     assert bucket.delay(0.0) == pytest.approx(1 / 25)
     assert TokenBucket(Limit(1, 25), now=0.0).reserve == 0  # a bucket always lets one request through
+
+
+def test_refill_after_a_full_bucket_counts_from_the_first_answer_not_the_first_send():
+    """Azure's bucket stays full (capped) until our first request reaches it. Counting refill from our send would
+    run ahead of Azure by that request's latency: a cold connection under load, overtaken by faster ones."""
+    bucket = TokenBucket(Limit(250, 25), now=0.0)
+    for _ in range(225):
+        bucket.take(0.0)
+    assert bucket.tokens(2.0) == pytest.approx(25)  # no answer yet: nothing known to have refilled
+    assert bucket.delay(2.0) > 0
+    bucket.answered(2.0)  # the first answer: Azure charged by now at the latest
+    assert bucket.tokens(3.0) == pytest.approx(50)
+    bucket.answered(3.0)  # later answers do not move the date back or forward
+    assert bucket.tokens(3.0) == pytest.approx(50)
+    partial = TokenBucket(Limit(10, 1), now=0.0, margin=0)
+    partial.take(0.0)
+    partial.answered(0.0)
+    partial.take(0.5)  # taken from a bucket that was not full (9.5): Azure's is refilling already
+    assert partial.tokens(1.0) == pytest.approx(9)
 
 
 def test_scale_multiplies_sizes_and_rates_but_keeps_one_token():

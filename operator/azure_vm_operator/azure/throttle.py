@@ -18,6 +18,12 @@ cancellable; a cancelled wait gives its tokens back) while a bucket holds less t
 one ``asyncio.Lock``: its waiters queue on it in arrival order and only the head sleeps, for exactly the time the
 next token needs; there is no polling loop.
 
+**Refill dating**: a token taken from a full bucket leaves the refill undated until a request of the bucket comes
+back (answered or failed). Azure's bucket is full too and stays capped until our first request reaches it, so its
+refill starts somewhere between our send and the answer: counting from the answer is late by at most one latency,
+counting from the send would be early by as much (a cold connection under load, overtaken by warm ones, found
+ARM's bucket up to a second emptier than ours and drew 429s).
+
 **Corrections**: each response's ``x-ms-ratelimit-remaining-subscription-reads/-writes/-deletes`` and
 ``x-ms-ratelimit-remaining-resource`` (``Microsoft.Compute/PutVM3Min;239,Microsoft.Compute/PutVM30Min;1198``: the
 lowest window of a policy counts) lower a bucket that thinks it has more than Azure says; they never raise one
@@ -248,11 +254,14 @@ class TokenBucket:
         self.reserve = min(limit.per_second * margin, limit.capacity - 1.0)
         self._tokens = limit.capacity
         self._stamp = now
+        self._dated = True  # False: taken from full, and no answer has dated Azure's first charge yet
         self.blocked_until = -math.inf
         self.lock = asyncio.Lock()
 
     def tokens(self, now: float) -> float:
-        if now > self._stamp:
+        if not self._dated:  # Azure's bucket is still full (capped) until our first request reaches it
+            self._stamp = max(self._stamp, now)
+        elif now > self._stamp:
             self._tokens = min(self.limit.capacity, self._tokens + (now - self._stamp) * self.limit.per_second)
             self._stamp = now
         return self._tokens
@@ -267,7 +276,20 @@ class TokenBucket:
         return max(refill, self.blocked_until - now, 0.0)
 
     def take(self, now: float) -> None:
-        self._tokens = self.tokens(now) - 1.0
+        tokens = self.tokens(now)
+        if tokens >= self.limit.capacity - _EPSILON:
+            # Azure's bucket is full too, and stays capped until this request reaches it: its refill starts at
+            # that moment, which only an answer dates (at the latest). A refill counted from now would be early
+            # by the request's latency, and a slow first request (a cold connection under load) overtaken by
+            # faster ones would find Azure's bucket emptier than ours by that much.
+            self._dated = False
+        self._tokens = tokens - 1.0
+
+    def answered(self, now: float) -> None:
+        """An answer (or a failure) came back for a request of this bucket: Azure had charged it by now."""
+        if not self._dated:
+            self._dated = True
+            self._stamp = now
 
     def give_back(self, now: float) -> None:
         self._tokens = min(self.limit.capacity, self.tokens(now) + 1.0)
@@ -427,6 +449,7 @@ class ArmThrottle:
     def observe(self, plan: Plan, status: int, headers: Mapping[str, str], retry_after: float | None) -> None:
         """Correct the plan's buckets from an answer's headers; a 429 blocks and may open the breaker."""
         now = self._clock()
+        self.answered(plan, now)
         reported = reported_tokens(headers)
         named_empty = any(value < 1.0 for value in reported.values())
         seen: set[str] = set()
@@ -449,6 +472,12 @@ class ArmThrottle:
             breaker.succeeded(now, plan.sent_at)
         if breaker.state != state:
             _record_breaker(plan.subscription, breaker)
+
+    def answered(self, plan: Plan, now: float | None = None) -> None:
+        """A request of the plan came back (answered or failed): its buckets' refill is dated from now on."""
+        now = self._clock() if now is None else now
+        for _name, _resource, bucket in plan.buckets:
+            bucket.answered(now)
 
     def _prune(self) -> None:
         """Forget per-resource buckets that are full again: a new one would be the same."""
@@ -489,7 +518,11 @@ class ThrottlePolicy(AsyncHTTPPolicy[HttpRequest, AsyncHttpResponse]):
     async def send(self, request: PipelineRequest[HttpRequest]) -> PipelineResponse[HttpRequest, AsyncHttpResponse]:
         plan = self.throttle.plan(request.http_request.method, request.http_request.url)
         await self.throttle.acquire(plan)
-        response = await self.next.send(request)
+        try:
+            response = await self.next.send(request)
+        except BaseException:
+            self.throttle.answered(plan)
+            raise
         http_response = response.http_response
         retry_after = _RETRY_AFTER.get_retry_after(response) if http_response.status_code == 429 else None
         self.throttle.observe(plan, http_response.status_code, http_response.headers, retry_after)
