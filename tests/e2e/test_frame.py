@@ -16,7 +16,7 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from e2e_helpers import CRDS, Cluster, vm_manifest
 
-from azure_vm_operator.api.constants import OWNER_TAG, VM_PLURAL
+from azure_vm_operator.api.constants import OWNER_TAG, RECONCILE_REQUESTED_ANNOTATION, VM_PLURAL
 from azure_vm_operator.api.fields import Policies, subscription_of
 from azure_vm_operator.azure import infrastructure as infra
 from azure_vm_operator.azure.clients import AzureClients
@@ -246,4 +246,36 @@ async def test_an_operation_that_fails_transiently_is_retried_and_a_permanent_on
     assert await frame.until_done(frame.reconciler.reconcile, "doomed") is False
     stalled = condition(frame.cluster.get("doomed"), "Stalled")
     assert stalled["status"] == "True" and stalled["reason"] == "InvalidParameter"
+    assert frame.cluster.get("doomed")["status"]["failedOperation"]["code"] == "InvalidParameter"
+
+    # Looked at again (a resync, a change seen in a listing): the same write would fail the same way, so it is
+    # not made, whatever state the failed operation left in Azure; the resource stays Stalled with the reason.
+    assert await frame.until_done(frame.reconciler.reconcile, "doomed") is False
+    assert ip_puts(env, "doomed") == 1
+    stalled = condition(frame.cluster.get("doomed"), "Stalled")
+    assert stalled["reason"] == "InvalidParameter" and "reconcile is requested" in stalled["message"]
+    # A requested reconcile (kubectl azvm reconcile) tries again; here Azure accepts it, and the record goes.
+    frame.cluster.annotate("doomed", {RECONCILE_REQUESTED_ANNOTATION: "2026-12-03T19:00:00Z"})
+    assert await frame.until_done(frame.reconciler.reconcile, "doomed") is True
+    assert ip_puts(env, "doomed") == 2
+    assert "failedOperation" not in frame.cluster.get("doomed")["status"]
+    await frame.close()
+
+
+def ip_puts(env: Environment, name: str) -> int:
+    return len([r for r in env.arm_requests()
+                if r["method"] == "PUT" and r["path"].lower().endswith(f"/publicipaddresses/{name}")])
+
+
+async def test_a_permanently_failed_operation_is_tried_again_when_the_spec_changes(env):
+    frame = Frame(env)
+    env.inject_fault(method="PUT", path="publicIPAddresses/respecced$", count=1,
+                     lro_failure={"code": "InvalidParameter", "message": "bad address"})
+    frame.cluster.apply(manifest("respecced"))
+    for _ in range(2):  # the failure, then a pass that holds it: no second PUT
+        assert await frame.until_done(frame.reconciler.reconcile, "respecced") is False
+    assert ip_puts(env, "respecced") == 1
+    frame.cluster.patch_spec("respecced", {"tags": {"attempt": "2"}})  # any spec change: a new generation
+    assert await frame.until_done(frame.reconciler.reconcile, "respecced") is True
+    assert ip_puts(env, "respecced") == 2
     await frame.close()

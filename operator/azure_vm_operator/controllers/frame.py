@@ -33,6 +33,7 @@ from azure.core.exceptions import AzureError
 
 from .. import logs, metrics
 from ..api import conditions as cond
+from ..api.constants import RECONCILE_REQUESTED_ANNOTATION
 from ..api.fields import Policies, SpecError
 from ..azure import infrastructure as infra
 from ..azure import ownership
@@ -53,6 +54,10 @@ DRIFTED = "Drifted"
 PRINTABLE_WHILE = {"Scaling": "Scaling", "RollingOut": "RollingOut", "Deleting": "Deleting"}
 #: How soon to look again at something Azure is working on when it gave no Retry-After.
 DEFAULT_RECHECK = 5.0
+#: status field: an operation of this generation that Azure ended with a permanent error; not started again
+#: until the spec changes or a reconcile is requested (the reconcile-requested-at annotation)
+FAILED_OPERATION = "failedOperation"
+HOLD_HINT = "not tried again until the spec changes or a reconcile is requested (kubectl azvm reconcile)"
 
 
 # ---- outcomes of a pass --------------------------------------------------------------------------------------
@@ -561,6 +566,9 @@ class Reconciler(Generic[S, O]):
         busy = infra.in_progress(primary)
         if busy:
             raise InProgress(f"Azure reports provisioningState {busy}", self.recheck_delay(None), busy)
+        held = self._held_failure(ctx.ref)
+        if held is not None:  # the same write would fail the same way: wait for the user
+            raise held
         if primary is None or infra.provisioning_state(primary) == "Failed":
             # A resource whose last operation failed is recovered the way Azure documents: PUT the model again.
             await kind.create(ctx, observed)
@@ -593,10 +601,27 @@ class Reconciler(Generic[S, O]):
                 raise stalled
             if status.failure.transient:
                 raise TransientError(status.failure)
-            raise Stalled(status.failure.code, status.failure.message)
+            failed = {"action": pending.action, "code": status.failure.code, "message": status.failure.message,
+                      "generation": ctx.ref.generation,
+                      "reconcileRequestedAt": ctx.ref.annotations.get(RECONCILE_REQUESTED_ANNOTATION)}
+            raise Stalled(status.failure.code, f"{pending.action} failed: {status.failure.message}; {HOLD_HINT}",
+                          {FAILED_OPERATION: failed})
         ctx.completed = pending
         for reason, message in pending.events:
             ctx.event("Normal", reason, message)
+
+    @staticmethod
+    def _held_failure(ref: ResourceRef) -> Stalled | None:
+        """An operation of this generation ended with a permanent error (status.failedOperation) and no reconcile
+        was requested since: Stalled again, without writing. A resource Azure left Failed would otherwise be PUT
+        again by every later pass (the recovery of a transient failure) and fail the same way, in a loop."""
+        failed = ref.status.get(FAILED_OPERATION)
+        if not failed or failed.get("generation") != ref.generation:
+            return None
+        if failed.get("reconcileRequestedAt") != ref.annotations.get(RECONCILE_REQUESTED_ANNOTATION):
+            return None
+        return Stalled(str(failed.get("code") or "OperationFailed"),
+                       f"{failed.get('action')} failed: {failed.get('message')}; {HOLD_HINT}", {FAILED_OPERATION: failed})
 
     # ---- status ----------------------------------------------------------------------------------------------
 
@@ -624,6 +649,8 @@ class Reconciler(Generic[S, O]):
             return ready
         if ready:
             fields["appliedGeneration"] = ctx.ref.generation
+            if ctx.ref.status.get(FAILED_OPERATION):
+                fields[FAILED_OPERATION] = None  # overcome: a new spec or a requested reconcile succeeded
         fields["printableStatus"] = view.printable if ready else (view.printable_not_ready or "Provisioning")
         reason = "Reconciled" if ready else "InProgress"
         await self._report(ctx.ref, [
