@@ -219,6 +219,26 @@ def test_a_compute_header_corrects_the_per_resource_bucket_and_a_429_blocks_only
     assert sample("azvm_arm_throttled_responses_total", bucket="Microsoft.Compute/LowCostGetVM:resource") >= 1
 
 
+def test_an_operation_polls_per_resource_value_neither_lowers_nor_blocks_the_subscriptions_bucket():
+    """Azure charges a poll to the operation's resource (GetOperation: 45 per resource, 15,000 per subscription) and
+    reports the lower bucket; the poll's URL does not name the resource, so the client keeps no bucket for it."""
+    clock = FakeClock()
+    throttle = ArmThrottle(clock=clock, sleep=clock.sleep)  # the default margin: 83 tokens in reserve
+    poll = f"{ARM}/providers/Microsoft.Compute/locations/westeurope/operations/op1"
+    subscription = throttle.bucket(SUB, "Microsoft.Compute/GetOperation")
+    for _ in range(3):
+        plan = throttle.plan("GET", poll)
+        asyncio.run(throttle.acquire(plan))
+        throttle.observe(plan, 200, {"x-ms-ratelimit-remaining-resource": "Microsoft.Compute/GetOperation3Min;44"},
+                         None)
+    assert clock.sleeps == [] and subscription.tokens(clock()) == pytest.approx(15000 - 3)
+    plan = throttle.plan("GET", poll)
+    asyncio.run(throttle.acquire(plan))
+    throttle.observe(plan, 429, {"x-ms-ratelimit-remaining-resource": "Microsoft.Compute/GetOperation3Min;0"}, 5.0)
+    assert subscription.delay(clock()) == 0  # one operation polled too often; the others may go on
+    assert sample("azvm_arm_throttled_responses_total", bucket="Microsoft.Compute/GetOperation") >= 1
+
+
 def test_a_429_without_headers_blocks_every_bucket_of_the_request():
     clock = FakeClock()
     throttle = ArmThrottle(margin=0, clock=clock, sleep=clock.sleep)

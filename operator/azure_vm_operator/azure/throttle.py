@@ -28,7 +28,10 @@ ARM's bucket up to a second emptier than ours and drew 429s).
 ``x-ms-ratelimit-remaining-resource`` (``Microsoft.Compute/PutVM3Min;239,Microsoft.Compute/PutVM30Min;1198``: the
 lowest window of a policy counts) lower a bucket that thinks it has more than Azure says; they never raise one
 (the client counts requests still in flight, Azure does not). A Compute value is the lower of the resource and
-subscription buckets, so it corrects the request's per-resource bucket when it has one.
+subscription buckets, so it corrects the request's per-resource bucket when it has one, and nothing when the
+policy has per-resource buckets but the request has none here (an operation poll: Azure charges the operation's
+resource, which the URL does not name). Taking a poll's per-resource value (45 at most) for the subscription's
+(15,000) made every poll wait about a second behind the one before it.
 
 **429**: the bucket Azure reports as empty (else every bucket of the request it did not report as holding a
 token; the narrowest one per policy) is blocked for the answer's ``Retry-After``: every request to it waits, not
@@ -454,14 +457,17 @@ class ArmThrottle:
         named_empty = any(value < 1.0 for value in reported.values())
         seen: set[str] = set()
         for name, resource, bucket in plan.buckets:  # narrowest first: the first bucket of a policy gets its value
-            first = name not in seen
+            # Azure's value may be of a per-resource bucket this request has none of here (an operation poll: its
+            # URL does not name the resource): it says nothing of the per-subscription one
+            first = name not in seen and not _untracked(name, resource)
             seen.add(name)
             if first and name in reported:
                 bucket.correct(reported[name], now)
             # a 429 blocks the bucket Azure names as empty; when it names none, each one it did not say has tokens
             empty = reported[name] < 1.0 if name in reported else not named_empty
-            if first and status == 429 and empty:
-                bucket.block(retry_after or 0.0, now)
+            if status == 429 and empty and (first or _untracked(name, resource)):
+                if first:  # an untracked one is not blocked: the empty bucket is one operation's, not everyone's
+                    bucket.block(retry_after or 0.0, now)
                 metrics.ARM_THROTTLED.labels(_sub_label(plan.subscription), _label(name, resource)).inc()
             _record_tokens(plan.subscription, _label(name, resource), bucket, now)
         breaker = self.breaker(plan.subscription)
@@ -484,6 +490,13 @@ class ArmThrottle:
         now = self._clock()
         for key in [k for k, b in self._buckets.items() if k[2] and b.idle(now)]:
             del self._buckets[key]
+
+
+def _untracked(name: str, resource: str) -> bool:
+    """A per-subscription bucket of a policy that also has per-resource buckets: what Azure reports for the
+    policy is the lower of the two, and the request's own per-resource one is unknown here."""
+    limits = POLICY_LIMITS.get(name)
+    return not resource and limits is not None and limits[0] is not None
 
 
 def _label(name: str, resource: str) -> str:
