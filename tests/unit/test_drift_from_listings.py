@@ -229,7 +229,7 @@ def test_a_wake_brings_the_pass_forward_once_per_gap_and_never_twice_at_once():
         await asyncio.sleep(0.1)
         assert len(passes) == 1  # not before the gap
         await asyncio.sleep(0.4)
-        assert len(passes) == 2 and passes[1] - passes[0] >= 0.3
+        assert len(passes) == 2 and passes[1] - passes[0] >= 0.29  # the gap counts from the wake (jitter 0.01)
         assert scheduler.wake(("virtualmachines", "ns", "a")) is True  # a later change waits for the gap...
         await asyncio.sleep(0.45)
         assert len(passes) == 3 and passes[2] - passes[1] >= 0.29  # ...and is not dropped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -35,7 +36,7 @@ class Azure:
         if self.fail:
             raise HttpResponseError(message="throttled")
         for name in list(self.items):  # many pages' worth: every item comes through
-            yield dict(self.items[name])
+            yield copy.deepcopy(self.items[name])  # what Azure said then, not a view of it now
 
     def getter(self, name: str):
         async def get():
@@ -70,28 +71,66 @@ async def test_concurrent_readers_wait_for_the_same_list():
     assert azure.lists == 1 and azure.gets == []
 
 
-async def test_a_miss_is_confirmed_by_a_get_before_anyone_acts_on_it():
-    azure = Azure(["a"])
-    cache = ObservationCache(30.0, Clock())
+async def test_a_miss_is_confirmed_by_a_listing_taken_after_the_question():
+    clock, azure = Clock(), Azure(["a"])
+    cache = ObservationCache(30.0, clock)
     await read(cache, azure, "a")
     azure.items["late"] = {"name": "late"}  # created after the listing was taken
+    clock.now += 1
     assert (await read(cache, azure, "late"))["name"] == "late"
+    clock.now += 1
     assert await read(cache, azure, "gone") is None
-    assert azure.gets == ["late", "gone"]
+    assert azure.lists == 3 and azure.gets == []  # two fresh listings, no GET
 
 
-async def test_whoever_wrote_reads_directly_until_a_newer_listing():
+async def test_everyone_who_asks_before_a_fresh_listing_starts_shares_it_and_they_are_spaced():
+    clock, azure = Clock(), Azure(["a"])
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.now += seconds
+        await asyncio.sleep(0)
+
+    cache = ObservationCache(30.0, clock, sleep=sleep, fresh_spacing=1.0)
+    await read(cache, azure, "a")  # listed at 100
+    clock.now += 0.25
+    for name in ("b", "c"):
+        azure.items[name] = {"name": name}
+    found = await asyncio.gather(*(read(cache, azure, n, owner=f"vm/ns/{n}") for n in ("b", "c", "d")))
+    assert [f and f["name"] for f in found] == ["b", "c", None]
+    assert azure.lists == 2 and azure.gets == []  # one fresh LIST for the three misses ...
+    assert sleeps == [pytest.approx(0.75)]  # ... a second after the previous LIST started
+
+
+async def test_an_entry_in_transition_is_read_from_a_fresh_listing():
+    clock, azure = Clock(), Azure(["vnet"])
+    azure.items["vnet"]["properties"]["provisioningState"] = "Updating"
+    cache = ObservationCache(30.0, clock)
+    await read(cache, azure, "vnet")
+    azure.items["vnet"]["properties"]["provisioningState"] = "Succeeded"
+    clock.now += 5
+    assert (await read(cache, azure, "vnet"))["properties"]["provisioningState"] == "Succeeded"
+    assert azure.lists == 2
+    clock.now += 5
+    await read(cache, azure, "vnet")  # settled: the listing serves it until it is an interval old
+    assert azure.lists == 2 and azure.gets == []
+
+
+async def test_whoever_wrote_reads_from_a_listing_taken_after_its_write():
     clock, azure = Clock(), Azure(["a", "b"])
     cache = ObservationCache(30.0, clock)
     await read(cache, azure, "a")
     clock.now += 1
     cache.touch("vm/ns/a")  # it just PATCHed its VM
     azure.items["a"]["properties"]["v"] = 2
-    assert (await read(cache, azure, "a"))["properties"]["v"] == 2 and azure.gets == ["a"]
-    await read(cache, azure, "b", owner="vm/ns/b")  # another resource still uses the listing
-    assert azure.gets == ["a"]
+    clock.now += 0.5
+    assert (await read(cache, azure, "a"))["properties"]["v"] == 2
+    assert azure.lists == 2 and azure.gets == []
+    await read(cache, azure, "b", owner="vm/ns/b")  # another resource uses the same (now newer) listing
+    assert azure.lists == 2
     clock.now += 30  # the next listing is newer than the write: served from it again
-    assert (await read(cache, azure, "a"))["properties"]["v"] == 2 and azure.gets == ["a"]
+    assert (await read(cache, azure, "a"))["properties"]["v"] == 2 and azure.gets == []
 
 
 async def test_a_failed_listing_is_not_cached_and_reads_fall_back_to_gets():
@@ -142,7 +181,9 @@ async def test_a_reader_that_only_deletes_trusts_a_miss_even_after_its_owner_wro
     assert await cache.read("vm/ns/a", ("sub", "rg", "ips"), "a-pip", azure.lister, azure.getter("a-pip"),
                             confirm_missing=False) is None
     assert azure.gets == []
-    # what the listing holds is still read directly after a write (the owner may have deleted it since)
+    # what the listing holds is still read fresh after a write (the owner may have deleted it since)
+    lists = azure.lists
+    clock.now += 1
     assert await cache.read("vm/ns/a", ("sub", "rg", "ips"), "a-nsg", azure.lister, azure.getter("a-nsg"),
                             confirm_missing=False) is not None
-    assert azure.gets == ["a-nsg"]
+    assert azure.gets == [] and azure.lists == lists + 1

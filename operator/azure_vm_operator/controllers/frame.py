@@ -202,19 +202,20 @@ class Context(Generic[S]):
         return result.as_dict() if hasattr(result, "as_dict") else dict(result)
 
     async def read(self, resource_type: str, resource_group: str, name: str, lister: Lister,
-                   getter: Callable[[], Awaitable[Any]], confirm_missing: bool = True) -> dict[str, Any] | None:
+                   getter: Callable[[], Awaitable[Any]], confirm_missing: bool = True,
+                   follow: bool = True) -> dict[str, Any] | None:
         """One Azure resource, served from the shared listing of its resource group and type when that is
         trustworthy (see ``observation``), else by ``getter`` (a direct GET; 404 is None)."""
         key = (id(self.az), resource_group.lower(), resource_type)
         direct: Getter = lambda: self.get(getter())  # noqa: E731 - built only when needed
-        return await self.reconciler.cache.read(self.ref.key, key, name, lister, direct, confirm_missing)
+        return await self.reconciler.cache.read(self.ref.key, key, name, lister, direct, confirm_missing, follow)
 
     async def read_named(self, operations_group: Any, resource_type: str, resource_group: str,
-                         name: str, confirm_missing: bool = True) -> dict[str, Any] | None:
+                         name: str, confirm_missing: bool = True, follow: bool = True) -> dict[str, Any] | None:
         """``read`` for the common case: the SDK operations group lists a resource group (``list(rg)``) and gets one
         resource (``get(rg, name)``)."""
         return await self.read(resource_type, resource_group, name, lambda: operations_group.list(resource_group),
-                               lambda: operations_group.get(resource_group, name), confirm_missing)
+                               lambda: operations_group.get(resource_group, name), confirm_missing, follow)
 
     async def machine_secrets(self) -> tuple[str | None, str | None]:
         """The admin password and the custom data (base64) a machine is created with, from the resource's own
@@ -313,7 +314,9 @@ class Context(Generic[S]):
         vnet_name = infra.auto_vnet_name(spec.location)
         subnet = infra.auto_subnet_id(spec.subscription_id, spec.resource_group, spec.location)
         async with self.shared(subnet):
-            vnet = await self.get(self.az.network.virtual_networks.get(spec.resource_group, vnet_name))
+            # from the shared listing (a miss or a VNet in transition: a fresh one), not a GET per resource created
+            vnet = await self.read_named(self.az.network.virtual_networks, "virtualNetworks", spec.resource_group,
+                                         vnet_name, follow=False)
             if vnet is None:
                 await self.ensure_resource_group()
                 await self.start(self.az.network.virtual_networks.begin_create_or_update, spec.resource_group,

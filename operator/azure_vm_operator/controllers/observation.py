@@ -3,10 +3,15 @@ resource's reads, instead of one GET per resource per pass.
 
 What a listing may answer, and what it may not:
 - a resource the listing holds is served from it, unless this process wrote to (or followed an operation on) the
-  custom resource that owns it since the listing was taken: then it is read directly (``touch``);
-- a resource the listing lacks is confirmed with a direct GET before anyone acts on its absence (a listing is
-  never the reason something is created); a reader that would only delete what exists (a public IP the spec no
-  longer wants) trusts the miss;
+  custom resource that owns it since the listing was taken (``touch``), or the entry is in transition (Creating,
+  Updating, Deleting): then it is read from a *fresh* listing, one taken after that moment;
+- a resource the listing lacks is confirmed by a fresh listing, one taken after the question was asked, before
+  anyone acts on its absence (an older listing is never the reason something is created); a reader that would
+  only delete what exists (a public IP the spec no longer wants) trusts any listing's miss;
+- fresh listings are shared: everyone who asks for one while it is not started yet waits for the same LIST, and
+  one key is listed fresh at most every ``fresh_spacing`` seconds. A hundred VMs being created in one resource
+  group thus read their VMs and NICs with a few LISTs a second instead of a GET each per pass, and stay within
+  ARM's read bucket (250 + 25/s) instead of waiting for it;
 - concurrent readers of one listing wait for the same LIST (single flight); pages are followed by the SDK's
   pager; a failed LIST is not cached (the readers fall back to their own GETs).
 
@@ -28,6 +33,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, Awaitable, Callable, Hashable, Mapping
@@ -48,6 +54,15 @@ Wake = Callable[[Hashable], Any]
 _VOLATILE = frozenset({"time", "etag"})
 _VOLATILE_IN_VIEW = frozenset({"vmAgent", "patchStatus", "maintenanceRedeployStatus", "vmHealth",
                                "assignedHost", "bootDiagnostics"})
+#: Seconds between two fresh listings of one key (at most one LIST a second per resource group and type).
+FRESH_SPACING = 1.0
+_SETTLED = frozenset({"succeeded", "failed", "canceled", ""})
+
+
+def in_transition(entry: Mapping[str, Any]) -> bool:
+    """The entry's provisioningState says Azure is working on it: a listing's copy of it goes stale fast."""
+    state = str(((entry.get("properties") or {}).get("provisioningState")) or "")
+    return state.lower() not in _SETTLED
 
 
 def _stable(value: Any, in_view: bool = False) -> Any:
@@ -84,8 +99,12 @@ class ObservationCache:
 
     interval: float
     clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    fresh_spacing: float = FRESH_SPACING
     _listings: dict[Hashable, _Listing] = field(default_factory=dict)
     _inflight: dict[Hashable, asyncio.Future[_Listing | None]] = field(default_factory=dict)
+    _started: dict[Hashable, float] = field(default_factory=dict)  #: when the key's last LIST started
+    _next: dict[Hashable, asyncio.Task[_Listing | None]] = field(default_factory=dict)  #: fresh LISTs not started
     _touched: dict[Hashable, float] = field(default_factory=dict)
     lists: int = 0  #: LIST calls made (for tests and benchmarks)
     hits: int = 0  #: reads served from a listing
@@ -201,12 +220,16 @@ class ObservationCache:
                 self.on_change(owner)
 
     async def read(self, owner: Hashable, key: Hashable, name: str, lister: Lister, getter: Getter,
-                   confirm_missing: bool = True) -> dict[str, Any] | None:
+                   confirm_missing: bool = True, follow: bool = True) -> dict[str, Any] | None:
         """The resource ``name`` of listing ``key``, as fresh as the rules above allow. ``confirm_missing`` False:
-        the caller only deletes what exists (nothing is created from the answer), so a listing's miss is trusted."""
+        the caller only deletes what exists (nothing is created from the answer), so a listing's miss is trusted.
+        ``follow`` False: a one-off read (a shared VNet while creating): its changes wake nobody, and the listing
+        is not refreshed for it."""
         if self.interval <= 0:
             return await getter()
-        self._note_reader(owner, key, name.lower(), lister)
+        asked = self.clock()
+        if follow:
+            self._note_reader(owner, key, name.lower(), lister)
         listing = await self._listing(key, lister)
         if listing is None:
             return await getter()
@@ -219,12 +242,50 @@ class ObservationCache:
             self.hits += 1
             return None
         touched = self._touched.get(owner)
+        since = None
         if touched is not None and listing.taken <= touched:
-            return await getter()
-        if item is None:
-            return await getter()  # absent from the listing: confirmed by a GET before anyone acts on it
+            since = touched  # its own write: a listing taken after it
+        elif (item is None or in_transition(item)) and listing.taken < asked:
+            since = asked  # a miss before anyone acts on it, or a state that changes soon: a listing from now on
+        if since is not None:
+            listing = await self._fresh(key, lister, since)
+            if listing is None:
+                return await getter()
+            item = listing.items.get(name.lower())
         self.hits += 1
         return item
+
+    async def _fresh(self, key: Hashable, lister: Lister, since: float) -> _Listing | None:
+        """A listing of ``key`` taken at or after ``since``: the current one, the one being taken if it started
+        after ``since``, else the next one, shared with everyone who asks before it starts; at most one every
+        ``fresh_spacing`` seconds."""
+        current = self._listings.get(key)
+        if current is not None and current.taken > since:
+            return current
+        running = self._inflight.get(key)
+        if running is not None and self._started.get(key, -math.inf) > since:
+            return await asyncio.shield(running)
+        scheduled = self._next.get(key)
+        if scheduled is None:
+            scheduled = asyncio.create_task(self._scheduled(key, lister), name=f"fresh-listing-{key}")
+            self._next[key] = scheduled
+        return await asyncio.shield(scheduled)
+
+    async def _scheduled(self, key: Hashable, lister: Lister) -> _Listing | None:
+        try:
+            running = self._inflight.get(key)
+            if running is not None:
+                await asyncio.shield(running)
+            last = self._started.get(key)
+            if last is not None:
+                wait = last + self.fresh_spacing - self.clock()
+                if wait > 0:
+                    await self.sleep(wait)
+        finally:
+            self._next.pop(key, None)  # who asks from now on needs a LIST that starts later than this one
+        if key in self._inflight:  # a periodic refresh started meanwhile: it is fresh enough for everyone here
+            return await asyncio.shield(self._inflight[key])
+        return await self._list(key, lister)
 
     async def _listing(self, key: Hashable, lister: Lister) -> _Listing | None:
         current = self._listings.get(key)
@@ -233,11 +294,16 @@ class ObservationCache:
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
+        return await self._list(key, lister)
+
+    async def _list(self, key: Hashable, lister: Lister) -> _Listing | None:
+        """Take the listing now (the caller made sure no LIST of ``key`` is running)."""
         future: asyncio.Future[_Listing | None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         listing: _Listing | None = None
         try:
             taken = self.clock()
+            self._started[key] = taken
             items: dict[str, dict[str, Any]] = {}
             self.lists += 1
             async for item in lister():
