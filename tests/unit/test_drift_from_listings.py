@@ -239,3 +239,31 @@ def test_a_wake_brings_the_pass_forward_once_per_gap_and_never_twice_at_once():
         await scheduler.stop()
 
     asyncio.run(main())
+
+
+def test_follow_takes_a_handlers_operation_over_at_its_retry_after():
+    """A Kopf handler that started an Azure operation hands the resource to the scheduler: its next pass comes
+    after the operation's Retry-After (never later than it was due), without Kopf's retry cycle."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        passed = asyncio.Event()
+        passes: list[float] = []
+
+        async def observe(plural, body):
+            passes.append(loop.time())
+            passed.set()
+            return 600.0
+
+        scheduler = ResyncScheduler(observe=observe, first_delay=lambda body: 600.0)
+        scheduler.start()
+        assert scheduler.follow("uid-a", 0.2) is False  # unknown here: Kopf's retry keeps it
+        scheduler.update("uid-a", "virtualmachines", _body("a"))
+        start = loop.time()
+        assert scheduler.follow("uid-a", 0.2) is True
+        assert scheduler.follow("uid-a", 5.0) is True and scheduler.due_in("uid-a") <= 0.2  # not pushed back
+        await asyncio.wait_for(passed.wait(), 5)
+        assert len(passes) == 1 and passes[0] - start >= 0.19
+        assert 500 < scheduler.due_in("uid-a") <= 600  # done: back to the resync interval
+        await scheduler.stop()
+
+    asyncio.run(main())

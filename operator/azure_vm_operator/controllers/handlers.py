@@ -167,16 +167,24 @@ def register(plural: str) -> None:
         return memo["reconcilers"][plural]  # type: ignore[no-any-return]
 
     async def one_pass(memo: kopf.Memo, body: kopf.Body, retry: int, deleting: bool) -> None:
-        """One pass under the resource's lock; 'try again later' becomes Kopf's TemporaryError."""
+        """One pass under the resource's lock; 'try again later' becomes Kopf's TemporaryError, except that an
+        Azure operation in flight (not a deletion: its finalizer stays until all is gone) is followed by the
+        resync scheduler, the status saying meanwhile what is going on."""
         frame = reconciler(memo)
         ref = ResourceRef(plural, dict(body))
-        async with _lock(memo, body["metadata"]["uid"]):
+        uid = body["metadata"]["uid"]
+        async with _lock(memo, uid):
             try:
                 await (frame.delete(ref) if deleting else frame.reconcile(ref))
             except TransientError as exc:
                 raise kopf.TemporaryError(str(exc), delay=_backoff(frame.config, retry)) from exc
             except InProgress as exc:
-                raise kopf.TemporaryError(f"in progress: {exc}", delay=frame.recheck_delay(exc.delay)) from exc
+                delay = frame.recheck_delay(exc.delay)
+                scheduler: ResyncScheduler | None = memo.get("resync")
+                if not deleting and scheduler is not None and scheduler.follow(uid, delay):
+                    logger.info("%s; following it", exc, extra=_identity(plural, body))
+                    return
+                raise kopf.TemporaryError(f"in progress: {exc}", delay=delay) from exc
 
     @kopf.on.resume(GROUP, VERSION, plural, id=f"reconcile_{plural}", when=in_shard)
     @kopf.on.create(GROUP, VERSION, plural, id=f"reconcile_{plural}", when=in_shard)

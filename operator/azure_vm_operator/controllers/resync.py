@@ -10,6 +10,10 @@ Here a resource costs an entry (its latest body and when it is due); a task exis
 The body is the latest one the handlers passed to ``update`` (see ``handlers.register``): a pass sees the current
 spec and annotations, as Kopf's live body did for the daemon.
 
+``follow`` takes over from a Kopf handler whose pass started an Azure operation: the passes that look at it again
+(after Azure's Retry-After) run here, not as Kopf retries, which patch the resource twice per retry (its progress
+annotations) and made the embedded Kubernetes API the busiest process while a fleet was created.
+
 ``wake`` brings a resource's pass forward when the shared listings saw its Azure resources change
 (``observation.ObservationCache.on_change``): within ``wake_jitter`` seconds, never more than one such extra pass
 per ``wake_gap`` seconds (a later wake waits for the gap, it is not dropped), and a wake while the pass runs gives
@@ -110,6 +114,16 @@ class ResyncScheduler:
         entry.woken = when
         self.wakes += 1
         self._schedule(uid, entry, when - asyncio.get_running_loop().time())
+        return True
+
+    def follow(self, uid: str, delay: float) -> bool:
+        """A handler's pass left an Azure operation running: the resource's next pass comes in ``delay`` seconds
+        (sooner if it was due sooner). False when the scheduler cannot take it (unknown, or a pass running)."""
+        entry = self._entries.get(uid)
+        if entry is None or entry.running:
+            return False
+        if entry.due - asyncio.get_running_loop().time() > delay:
+            self._schedule(uid, entry, delay)
         return True
 
     def _wake_time(self, entry: _Entry) -> float:
