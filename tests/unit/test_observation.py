@@ -27,6 +27,7 @@ class Azure:
         self.lists = 0
         self.gets: list[str] = []
         self.fail = False
+        self.fail_status: int | None = 403  # listing not allowed; a GET may be
         self.gate: asyncio.Event | None = None
 
     async def lister(self):
@@ -34,7 +35,9 @@ class Azure:
         if self.gate is not None:
             await self.gate.wait()
         if self.fail:
-            raise HttpResponseError(message="throttled")
+            error = HttpResponseError(message="refused")
+            error.status_code = self.fail_status
+            raise error
         for name in list(self.items):  # many pages' worth: every item comes through
             yield copy.deepcopy(self.items[name])  # what Azure said then, not a view of it now
 
@@ -141,6 +144,19 @@ async def test_a_failed_listing_is_not_cached_and_reads_fall_back_to_gets():
     azure.fail = False
     await read(cache, azure, "a")
     assert azure.lists == 2 and azure.gets == ["a"]
+
+
+async def test_a_throttled_listing_fails_its_readers_instead_of_sending_a_get_each():
+    azure = Azure(["a", "b"])
+    azure.fail, azure.fail_status = True, 429
+    azure.gate = asyncio.Event()
+    cache = ObservationCache(30.0, Clock())
+    readers = [asyncio.create_task(read(cache, azure, n)) for n in ("a", "b")]
+    await asyncio.sleep(0)
+    azure.gate.set()
+    results = await asyncio.gather(*readers, return_exceptions=True)
+    assert all(isinstance(r, HttpResponseError) and r.status_code == 429 for r in results)
+    assert azure.lists == 1 and azure.gets == []  # ARM would answer the GETs the same way
 
 
 async def test_a_cancelled_listing_releases_the_other_readers():

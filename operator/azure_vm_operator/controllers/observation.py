@@ -13,7 +13,8 @@ What a listing may answer, and what it may not:
   group thus read their VMs and NICs with a few LISTs a second instead of a GET each per pass, and stay within
   ARM's read bucket (250 + 25/s) instead of waiting for it;
 - concurrent readers of one listing wait for the same LIST (single flight); pages are followed by the SDK's
-  pager; a failed LIST is not cached (the readers fall back to their own GETs).
+  pager; a failed LIST is not cached: its readers fall back to their own GETs, unless ARM throttled it or
+  could not answer (429, 5xx), when they get its error (a GET each would be answered the same).
 
 Drift seen from the listings (``start``, ``on_change``): every listing that someone reads is taken again each
 interval by one task, whether or not a pass reads it, and compared with the previous one entry by entry
@@ -54,8 +55,8 @@ Wake = Callable[[Hashable], Any]
 _VOLATILE = frozenset({"time", "etag"})
 _VOLATILE_IN_VIEW = frozenset({"vmAgent", "patchStatus", "maintenanceRedeployStatus", "vmHealth",
                                "assignedHost", "bootDiagnostics"})
-#: Seconds between two fresh listings of one key (at most one LIST a second per resource group and type).
-FRESH_SPACING = 1.0
+#: Seconds between two fresh listings of one key (at most two LISTs a second per resource group and type).
+FRESH_SPACING = 0.5
 _SETTLED = frozenset({"succeeded", "failed", "canceled", ""})
 
 
@@ -83,6 +84,17 @@ def fingerprint(entry: Mapping[str, Any]) -> bytes:
 def changed(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> set[str]:
     """Names of the entries changed, added or gone between two listings (by fingerprint)."""
     return {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+
+
+def _refused_for_now(exc: AzureError) -> bool:
+    """ARM throttled the LIST (429) or could not answer it (5xx): its readers get the error, not a GET each."""
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 @dataclass
@@ -268,6 +280,7 @@ class ObservationCache:
         scheduled = self._next.get(key)
         if scheduled is None:
             scheduled = asyncio.create_task(self._scheduled(key, lister), name=f"fresh-listing-{key}")
+            scheduled.add_done_callback(_retrieved)
             self._next[key] = scheduled
         return await asyncio.shield(scheduled)
 
@@ -299,8 +312,10 @@ class ObservationCache:
     async def _list(self, key: Hashable, lister: Lister) -> _Listing | None:
         """Take the listing now (the caller made sure no LIST of ``key`` is running)."""
         future: asyncio.Future[_Listing | None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)  # a failure nobody else waited for is not an "unretrieved" warning
         self._inflight[key] = future
         listing: _Listing | None = None
+        failure: AzureError | None = None
         try:
             taken = self.clock()
             self._started[key] = taken
@@ -320,9 +335,17 @@ class ObservationCache:
                 except Exception:  # noqa: BLE001 - a wake that fails must not fail the readers
                     logger.exception("noticing the changes of listing %s failed", key)
         except AzureError as exc:
-            logger.info("listing %s failed (%s); reading resources one by one", key, exc)
+            if not _refused_for_now(exc):
+                logger.info("listing %s failed (%s); reading resources one by one", key, exc)
+            else:  # throttled or unavailable: a GET per reader would be answered the same
+                failure = exc
         finally:
             self._inflight.pop(key, None)
             if not future.done():  # also when cancelled: the other readers fall back to their own GETs
-                future.set_result(listing)
+                if failure is not None:
+                    future.set_exception(failure)
+                else:
+                    future.set_result(listing)
+        if failure is not None:
+            raise failure
         return listing

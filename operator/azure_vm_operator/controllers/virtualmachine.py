@@ -7,6 +7,8 @@ at most one Azure operation and ends the pass (see ``frame``); the next pass con
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -56,14 +58,25 @@ class VirtualMachineKind:
     # ---- observe: the only reads of the VM's own resources ---------------------------------------------------
 
     async def observe(self, ctx: VmContext) -> ObservedVM:
-        observed = ObservedVM(vm=await self._get_vm(ctx))
+        spec, az = ctx.spec, ctx.az
+        managed: tuple[dict[str, Any] | None, ...] = (None, None, None)  # NIC, public IP, NSG
+        observed = ObservedVM(vm=await self._get_vm(ctx))  # first: when ARM throttles, one read finds out
+        if spec.policies.reconcile != "Observe":  # what is made for it at once: fresh listings waited side by side
+            rg, net = spec.resource_group, az.network
+            managed = tuple(await asyncio.gather(
+                ctx.read_named(net.network_interfaces, "networkInterfaces", rg, vmt.nic_name(spec)),
+                # Wanted ones are confirmed when missing (they are created then); unwanted ones only deleted if
+                # they exist.
+                ctx.read_named(net.public_ip_addresses, "publicIPAddresses", rg, vmt.public_ip_name(spec),
+                               confirm_missing=spec.network.public_ip),
+                ctx.read_named(net.network_security_groups, "networkSecurityGroups", rg, vmt.nsg_name(spec),
+                               confirm_missing=bool(spec.network.open_ports))))
         # image.imageRef and availabilitySetRef name resources of this namespace: wait for them before creating
         props = (observed.vm or {}).get("properties") or {}
         await references.resolve_image(
             ctx, observed.vm is not None, ((props.get("storageProfile") or {}).get("imageReference") or {}).get("id"))
         await references.resolve_availability_set(ctx, observed.vm is not None,
                                                   (props.get("availabilitySet") or {}).get("id"))
-        spec, az = ctx.spec, ctx.az
         if spec.policies.reconcile == "Observe":
             # The VM may not be one we created: follow its own references instead of our naming convention.
             nic_ref = ResourceId.parse(vmt.vm_primary_nic_id(observed.vm))
@@ -74,16 +87,10 @@ class VirtualMachineKind:
                 observed.public_ip = await ctx.get(
                     az.network.public_ip_addresses.get(pip_ref.resource_group, pip_ref.name))
             return observed
-        rg, net = spec.resource_group, az.network
-        observed.nic = await ctx.read_named(net.network_interfaces, "networkInterfaces", rg, vmt.nic_name(spec))
-        # Wanted ones are confirmed when missing (they are created then); unwanted ones only deleted if they exist.
-        observed.public_ip = await ctx.read_named(net.public_ip_addresses, "publicIPAddresses", rg,
-                                                  vmt.public_ip_name(spec), confirm_missing=spec.network.public_ip)
-        observed.nsg = await ctx.read_named(net.network_security_groups, "networkSecurityGroups", rg,
-                                            vmt.nsg_name(spec), confirm_missing=bool(spec.network.open_ports))
+        observed.nic, observed.public_ip, observed.nsg = managed
         if spec.availability_set is not None and observed.vm is None:
             observed.availability_set_missing = await ctx.get(
-                az.compute.availability_sets.get(rg, spec.availability_set.name)) is None
+                az.compute.availability_sets.get(spec.resource_group, spec.availability_set.name)) is None
         return observed
 
     async def _get_vm(self, ctx: VmContext) -> dict[str, Any] | None:
