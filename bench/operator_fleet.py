@@ -27,6 +27,17 @@ embedded Kubernetes API (``kubeapi``, on a thread of its own) unless ``KUBECONFI
 
 Writes ``<out>/<label>.json`` and ``<out>/<label>.png`` (and ``<label>-memory.png``). Comparison runs:
 ``--no-client-throttle`` (``AZVM_ARM_THROTTLE=false``), ``--observe-interval 0`` (``AZVM_OBSERVE_INTERVAL=0``).
+
+A ScaleSet fleet (issue #10) instead of VirtualMachines:
+
+    .venv/bin/python bench/operator_fleet.py --scale-sets 20 --instances 3 --latency-scale 0.05 --out docs/benchmarks
+
+M ScaleSets (``spec.replicas`` K, no load balancer, the same image, size and resource group) are created at once
+(``--vms`` is ignored); Ready means Ready=True for the current generation (``status.observedGeneration``). The floor
+is :func:`scale_set_floor`; steady state and restart are measured as above, per scale set; drift, baseline and
+memory are skipped (``skipped_phases`` in the JSON); delete checks that no scale set, instance, NIC, disk, load
+balancer, public IP or NSG is left. The JSON has ``"kind": "ScaleSet"``; the default label is
+``scalesets-<M>x<K>``.
 """
 
 from __future__ import annotations
@@ -61,7 +72,7 @@ import kubernetes.config
 import kubernetes.watch
 import psutil
 
-from azure_vm_operator.api.constants import GROUP, VERSION, VM_PLURAL
+from azure_vm_operator.api.constants import GROUP, SCALESET_KIND, SCALESET_PLURAL, VERSION, VM_KIND, VM_PLURAL
 
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000000f1"
 TENANT = "bench-tenant"
@@ -73,20 +84,44 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVxUo3ZP3wv0vY3W4nKJt2f5Q0mPp0m2v7O1
 API_VERSIONS = {"microsoft.compute": "2024-07-01", "microsoft.network": "2024-05-01", "": "2024-03-01"}
 
 # ---- Azure's documented limits (the floor) ---------------------------------------------------------------------
-#: ARM's regional bucket per subscription and principal, writes (PUT, PATCH, POST): 200 tokens, refilling 10/s.
-ARM_WRITES = (200.0, 10.0)
-#: Microsoft.Compute PutVM per subscription: 1,500 tokens, refilling 500/min (compute-throttling-limits.md).
-COMPUTE_PUT_VM = (1500.0, 500.0 / 60.0)
-#: Microsoft.Network writes per subscription: 1,000 per 5 minutes (bucket 1,000, refilling 200/min).
-NETWORK_WRITES = (1000.0, 200.0 / 60.0)
-#: The emulator's operation latencies before --latency-scale (azure_arm_emulator.lro.LATENCY_SECONDS).
-LATENCY = {"vm.create": 30.0, "network.put": 2.0}
+#: Every bucket the floors use: (size in tokens, refill per second), per subscription unless the name says otherwise.
+#: Sources: ARM's throttling docs (request-limits-and-throttling.md: the regional token bucket per subscription and
+#: principal), compute-throttling-limits.md (Microsoft.Compute's policies, "refill per minute / max bucket") and
+#: Network's limits (writes: 1,000 per 5 minutes); the values the emulator enforces (azure_arm_emulator.throttle).
+LIMITS: dict[str, tuple[float, float]] = {
+    # ARM, writes (PUT, PATCH, POST): 200 tokens, refilling 10/s.
+    "ARM/writes": (200.0, 10.0),
+    # Microsoft.Compute PutVM: 1,500 tokens, refilling 500/min.
+    "Microsoft.Compute/PutVM": (1500.0, 500.0 / 60.0),
+    # Microsoft.Compute PutVMScaleSet: 375 tokens, refilling 125/min (named PutVMSS, as in the emulator's request
+    # log and the operator's throttle metrics) ...
+    "Microsoft.Compute/PutVMSS": (375.0, 125.0 / 60.0),
+    # ... and per scale set: 12 tokens, refilling 4/min.
+    "Microsoft.Compute/PutVMSS:resource": (12.0, 4.0 / 60.0),
+    # Microsoft.Network writes: 1,000 per 5 minutes (bucket 1,000, refilling 200/min).
+    "Microsoft.Network/NetworkWrites": (1000.0, 200.0 / 60.0),
+}
+#: The emulator's operation latencies before --latency-scale (azure_arm_emulator.lro.LATENCY_SECONDS, and
+#: azure_arm_emulator.providers.scale_sets.LATENCY_SECONDS: one operation creates a scale set with all its instances).
+LATENCY = {"vm.create": 30.0, "network.put": 2.0, "vmss.create": 60.0}
 
 
 def bucket_seconds(tokens: float, bucket: tuple[float, float]) -> float:
     """Seconds until a full bucket (size, refill per second) has handed out ``tokens`` tokens."""
     size, refill = bucket
     return max(0.0, tokens - size) / refill
+
+
+def chained_floor(writes: dict[str, int], tokens: dict[str, float], chain: float, create: tuple[str, float]
+                  ) -> dict[str, Any]:
+    """``tokens`` by bucket of :data:`LIMITS`: the write floor is the largest of their times (the buckets refill in
+    parallel); the last create cannot start before it nor before the ``chain`` of operations it needs, then takes
+    its own latency (``create``: its name in the result, seconds)."""
+    seconds = {name: bucket_seconds(count, LIMITS[name]) for name, count in tokens.items()}
+    write_floor = max(seconds.values())
+    name, latency = create
+    return {"writes": writes, "seconds_per_bucket": seconds, "write_floor_s": write_floor, "network_chain_s": chain,
+            name: latency, "floor_s": max(write_floor, chain) + latency}
 
 
 def floor(vms: int, latency_scale: float) -> dict[str, Any]:
@@ -99,17 +134,26 @@ def floor(vms: int, latency_scale: float) -> dict[str, Any]:
     one after the other); its create then takes the emulator's VM create latency. So:
     floor = max(write floor, VNet + NIC latency) + VM create latency (all latencies x --latency-scale).
     Reads (GETs, LISTs, operation polls) are left out: how many an operator needs is what is measured."""
-    writes = {
-        "ARM/writes": bucket_seconds(2 * vms + 2, ARM_WRITES),
-        "Microsoft.Compute/PutVM": bucket_seconds(vms, COMPUTE_PUT_VM),
-        "Microsoft.Network/NetworkWrites": bucket_seconds(vms + 1, NETWORK_WRITES),
-    }
-    write_floor = max(writes.values())
-    chain = 2 * LATENCY["network.put"] * latency_scale
-    vm_create = LATENCY["vm.create"] * latency_scale
-    return {"writes": {"ARM": 2 * vms + 2, "Compute/PutVM": vms, "Network": vms + 1},
-            "seconds_per_bucket": writes, "write_floor_s": write_floor, "network_chain_s": chain,
-            "vm_create_s": vm_create, "floor_s": max(write_floor, chain) + vm_create}
+    return chained_floor(
+        {"ARM": 2 * vms + 2, "Compute/PutVM": vms, "Network": vms + 1},
+        {"ARM/writes": 2 * vms + 2, "Microsoft.Compute/PutVM": vms, "Microsoft.Network/NetworkWrites": vms + 1},
+        2 * LATENCY["network.put"] * latency_scale, ("vm_create_s", LATENCY["vm.create"] * latency_scale))
+
+
+def scale_set_floor(scale_sets: int, latency_scale: float) -> dict[str, Any]:
+    """The least time M scale sets (no load balancer, any instance count) can take to become Ready under Azure's
+    documented limits, the way :func:`floor` does it for VMs.
+
+    Unavoidable writes: one PUT per scale set (its instances come with it), and once the resource group and the VNet
+    (M + 2 ARM writes, M Compute PutVMScaleSet, one in each scale set's own bucket, 1 Network write). The last
+    scale set's PUT cannot be sent before the write floor, nor before the VNet exists (one Network operation); its
+    create, all its instances at once, then takes the emulator's scale set create latency. So:
+    floor = max(write floor, VNet latency) + scale set create latency (all latencies x --latency-scale)."""
+    return chained_floor(
+        {"ARM": scale_sets + 2, "Compute/PutVMSS": scale_sets, "Network": 1},
+        {"ARM/writes": scale_sets + 2, "Microsoft.Compute/PutVMSS": scale_sets, "Microsoft.Compute/PutVMSS:resource": 1,
+         "Microsoft.Network/NetworkWrites": 1},
+        1 * LATENCY["network.put"] * latency_scale, ("scale_set_create_s", LATENCY["vmss.create"] * latency_scale))
 
 
 # ---- small helpers -----------------------------------------------------------------------------------------------
@@ -337,10 +381,10 @@ class Operator:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
             return str(response.read().decode())
 
-    def reconciles(self, results: Iterable[str] = ("success",)) -> float:
+    def reconciles(self, results: Iterable[str] = ("success",), kind: str = VM_KIND) -> float:
         text = self.metrics()
         return sum(float(m.group(2)) for m in re.finditer(
-            r'^azvm_reconcile_total\{kind="VirtualMachine",result="([a-z_]+)"\} (\S+)', text, re.MULTILINE)
+            rf'^azvm_reconcile_total\{{kind="{kind}",result="([a-z_]+)"\}} (\S+)', text, re.MULTILINE)
             if m.group(1) in results)
 
     def rss(self) -> int:
@@ -463,18 +507,19 @@ class Harness:
             if exc.status != 409:
                 raise
 
-    def create(self, manifests: list[dict[str, Any]], workers: int = 8, namespace: str | None = None) -> None:
+    def create(self, manifests: list[dict[str, Any]], workers: int = 8, namespace: str | None = None,
+               plural: str = VM_PLURAL) -> None:
         def one(manifest: dict[str, Any]) -> None:
-            self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace or self.namespace, VM_PLURAL,
+            self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace or self.namespace, plural,
                                                         manifest)
 
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             list(pool.map(one, manifests))
 
-    def delete(self, names: list[str], workers: int = 8) -> None:
+    def delete(self, names: list[str], workers: int = 8, plural: str = VM_PLURAL) -> None:
         def one(name: str) -> None:
             try:
-                self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, VM_PLURAL, name)
+                self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name)
             except kubernetes.client.ApiException as exc:
                 if exc.status != 404:
                     raise
@@ -500,11 +545,14 @@ class VmState:
 
 
 class FleetWatch:
-    """A LIST + WATCH of the VirtualMachines of the namespace in a thread: when each became Ready, Drifted,
-    gone (wall-clock times, comparable with the emulator's request log)."""
+    """A LIST + WATCH of the VirtualMachines (``plural``) of the namespace in a thread: when each became Ready,
+    Drifted, gone (wall-clock times, comparable with the emulator's request log). With ``current_generation``, Ready
+    counts only once ``status.observedGeneration`` is the object's ``metadata.generation``."""
 
-    def __init__(self, harness: Harness) -> None:
+    def __init__(self, harness: Harness, plural: str = VM_PLURAL, current_generation: bool = False) -> None:
         self.harness = harness
+        self.plural = plural
+        self.current_generation = current_generation
         self.states: dict[str, VmState] = {}
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -521,7 +569,8 @@ class FleetWatch:
                 state.ready = False
                 return
             state.deleted_at = None
-            state.ready = conditions.get("Ready") == "True"
+            state.ready = conditions.get("Ready") == "True" and (not self.current_generation or (
+                (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get("generation")))
             state.printable = (obj.get("status") or {}).get("printableStatus")
             state.drifted = conditions.get("Drifted") == "True"
             if state.ready and state.first_ready is None:
@@ -533,7 +582,7 @@ class FleetWatch:
         custom = self.harness.custom
         while not self._stop.is_set():
             try:
-                listing = custom.list_namespaced_custom_object(GROUP, VERSION, self.harness.namespace, VM_PLURAL)
+                listing = custom.list_namespaced_custom_object(GROUP, VERSION, self.harness.namespace, self.plural)
                 now = time.time()
                 names = set()
                 for obj in listing["items"]:
@@ -546,7 +595,7 @@ class FleetWatch:
                 version = listing["metadata"]["resourceVersion"]
                 while not self._stop.is_set():
                     stream = kubernetes.watch.Watch().stream(
-                        custom.list_namespaced_custom_object, GROUP, VERSION, self.harness.namespace, VM_PLURAL,
+                        custom.list_namespaced_custom_object, GROUP, VERSION, self.harness.namespace, self.plural,
                         resource_version=version, timeout_seconds=30, allow_watch_bookmarks=True)
                     for event in stream:
                         obj = event["object"]
@@ -661,7 +710,8 @@ class Calls:
     def arm(self) -> list[dict[str, Any]]:
         return [e for e in self.entries if e["path"].lower().startswith("/subscriptions/")]
 
-    def summary(self, vms: int, seconds: float | None = None) -> dict[str, Any]:
+    def summary(self, vms: int, seconds: float | None = None, unit: str = "vm") -> dict[str, Any]:
+        """Counts; ``per_<unit>`` and ``per_<unit>_per_hour``: per custom resource of the fleet (``vms`` of them)."""
         arm = self.arm
         by_kind: collections.Counter[str] = collections.Counter()
         by_type: collections.Counter[str] = collections.Counter()
@@ -687,12 +737,12 @@ class Calls:
             "by_policy": dict(sorted(by_policy.items())), "by_status": dict(sorted(statuses.items())),
             "http_429": statuses["429"], "http_429_by_policy": dict(throttled_by),
             "get_404_by_type": dict(not_found), "log_entries_lost": self.lost,
-            "per_vm": {k: round(v / vms, 2) for k, v in sorted(by_kind.items())} if vms else {},
+            f"per_{unit}": {k: round(v / vms, 2) for k, v in sorted(by_kind.items())} if vms else {},
         }
         if seconds:
             hour = 3600.0 / seconds
             result["seconds"] = round(seconds, 1)
-            result["per_vm_per_hour"] = {
+            result[f"per_{unit}_per_hour"] = {
                 "arm_calls": round(len(arm) / vms * hour, 1), "reads": round(reads / vms * hour, 1),
                 "writes": round(writes / vms * hour, 1), "deletes": round(by_kind["DELETE"] / vms * hour, 1),
                 **{k: round(v / vms * hour, 1) for k, v in sorted(by_kind.items())}}
@@ -728,16 +778,41 @@ def series(entries: list[dict[str, Any]], timeline: list[tuple[str, float]]) -> 
 
 # ---- the fleet ---------------------------------------------------------------------------------------------------
 
-def manifest(name: str, namespace: str, pause: bool = False) -> dict[str, Any]:
+def manifest(name: str, namespace: str, pause: bool = False, kind: str = VM_KIND,
+             **more: Any) -> dict[str, Any]:
+    """A VirtualMachine (or with ``kind``, a ScaleSet: ``more`` adds its fields, e.g. ``replicas``) of the fleet: a
+    marketplace Ubuntu, Standard_B2s, in the fleet's resource group, no load balancer."""
     spec: dict[str, Any] = {
         "location": LOCATION, "resourceGroup": RESOURCE_GROUP, "size": SIZE,
         "image": {"marketplace": {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
                                   "sku": "22_04-lts-gen2"}},
-        "adminUsername": "azureuser", "sshPublicKeys": [KEY]}
+        "adminUsername": "azureuser", "sshPublicKeys": [KEY], **more}
     if pause:
         spec["reconcilePolicy"] = "Pause"
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "VirtualMachine",
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind,
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """What a run converges and deletes: VirtualMachines (the default) or ScaleSets (``--scale-sets``)."""
+
+    kind: str
+    plural: str
+    unit: str  #: in the JSON's keys: per_<unit>, per_<unit>_per_hour, <unit>s_ready_at_end
+    noun: str  #: in the printed lines and the plots: "per VM per hour"
+    floor: Callable[[int, float], dict[str, Any]]
+    left_key: str  #: the delete phase's count of what must be gone
+    left_types: tuple[str, ...]  #: lower-case resource types (as count_types names them) that must be gone
+
+
+VM_FLEET = Fleet(VM_KIND, VM_PLURAL, "vm", "VM", floor, "vms_nics_disks_left",
+                 ("virtualmachines", "networkinterfaces", "disks", "publicipaddresses", "networksecuritygroups"))
+SCALESET_FLEET = Fleet(SCALESET_KIND, SCALESET_PLURAL, "scale_set", "scale set", scale_set_floor,
+                       "scale_sets_instances_left",
+                       ("virtualmachinescalesets", "virtualmachinescalesets/virtualmachines", "virtualmachines",
+                        "networkinterfaces", "disks", "loadbalancers", "publicipaddresses", "networksecuritygroups"))
+FLEETS = {f.kind: f for f in (VM_FLEET, SCALESET_FLEET)}
 
 
 def count_types(resources: list[dict[str, Any]]) -> dict[str, int]:
@@ -827,9 +902,14 @@ class Run:
         self.workdir = Path(tempfile.mkdtemp(prefix="azvm-fleet-"))
         self.out = Path(args.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.label = args.label or f"fleet-{args.vms}"
-        self.names = [f"fleet-{i:05d}" for i in range(args.vms)]
-        self.result: dict[str, Any] = {"label": self.label, "config": self.describe()}
+        scale_sets = args.scale_sets > 0
+        self.fleet = SCALESET_FLEET if scale_sets else VM_FLEET
+        self.count = args.scale_sets if scale_sets else args.vms  #: custom resources in the fleet
+        self.label = args.label or (f"scalesets-{args.scale_sets}x{args.instances}" if scale_sets
+                                    else f"fleet-{args.vms}")
+        self.names = [f"fleet-{'ss-' if scale_sets else ''}{i:05d}" for i in range(self.count)]
+        self.result: dict[str, Any] = {"label": self.label, **({"kind": SCALESET_KIND} if scale_sets else {}),
+                                       "config": self.describe()}
         self.timeline: list[tuple[str, float]] = []  # (phase, wall-clock start)
         self.phase_entries: dict[str, list[dict[str, Any]]] = {}
         self._lost: dict[str, int] = {}
@@ -838,7 +918,7 @@ class Run:
         say(f"workdir {self.workdir}")
         self.emulator = Emulator(self.workdir, args.latency_scale, args.throttle_scale, self.client)
         self.harness = Harness(self.workdir, Path(args.crds), args.namespace)
-        self.watch = FleetWatch(self.harness)
+        self.watch = FleetWatch(self.harness, self.fleet.plural, current_generation=scale_sets)
         self.sampler = Sampler(self.emulator)
         self.operator: Operator | None = None
         self.operator_log = self.workdir / "operator.log"
@@ -852,7 +932,11 @@ class Run:
                           if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
             else platform.processor()
         return {
-            "argv": sys.argv[1:], "vms": args.vms, "latency_scale": args.latency_scale,
+            "argv": sys.argv[1:],
+            **({"kind": SCALESET_KIND, "scale_sets": args.scale_sets, "instances": args.instances,
+                "ready_means": "Ready=True and status.observedGeneration == metadata.generation"}
+               if args.scale_sets > 0 else {"vms": args.vms}),
+            "latency_scale": args.latency_scale,
             "throttle_scale": args.throttle_scale, "resync_interval": args.resync_interval,
             "observe_interval": "operator default (30)" if args.observe_interval is None else args.observe_interval,
             "client_throttle": not args.no_client_throttle, "kubernetes": os.environ.get("KUBECONFIG") or "embedded",
@@ -915,7 +999,7 @@ class Run:
                 if count - before[1] > 0:
                     waits[bucket] = {"requests": int(count - before[1]), "seconds_waited": round(seconds - before[0], 1)}
         foreign = [t for t, seen in self.sampler.pytest_seen if started <= t <= ended and seen]
-        return {"arm": calls.summary(vms, wall if per_hour else None), "cpu_seconds": cpu,
+        return {"arm": calls.summary(vms, wall if per_hour else None, self.fleet.unit), "cpu_seconds": cpu,
                 "other_pytest_seen_during_phase": bool(foreign),
                 "client_throttle_waits": dict(sorted(waits.items(), key=lambda kv: -kv[1]["seconds_waited"])),
                 "peak_operator_rss_mib": mib(self.sampler.peak("operator_rss", started, ended)),
@@ -938,6 +1022,27 @@ class Run:
                 say(f"  the operator exited with {code}")
             self.operator = None
 
+    def manifests(self) -> list[dict[str, Any]]:
+        namespace = self.args.namespace
+        if self.fleet is SCALESET_FLEET:
+            return [manifest(n, namespace, kind=SCALESET_KIND, replicas=self.args.instances) for n in self.names]
+        return [manifest(n, namespace) for n in self.names]
+
+    def wait_for_fleet(self, started: float, what: str, word: str, test: Callable[[VmState], bool],
+                       at: Callable[[VmState], float | None]) -> tuple[bool, list[float]]:
+        """Wait until ``test`` holds for every custom resource of the fleet (``what``; progress: "n/N ``word``"):
+        whether it did in time, and the seconds since ``started`` at which each did (``at``), sorted."""
+        holds = lambda: self.watch.count(self.names, test)  # noqa: E731
+        try:
+            wait_until(lambda: holds() >= self.count, self.args.timeout, what, 0.2,
+                       lambda: f"{holds()}/{self.count} {word}")
+            done = True
+        except TimeoutError as exc:
+            say(f"  {exc}")
+            done = False
+        times = sorted(t - started for n in self.names if (t := at(self.watch.state(n))) is not None)
+        return done, times
+
     # -- phases -------------------------------------------------------------------------------------------------
 
     def converge(self) -> None:
@@ -949,21 +1054,13 @@ class Run:
         if traced is not None:
             operator.start_tracemalloc()
         started, cpu = self.begin("converge")
-        self.harness.create([manifest(n, args.namespace) for n in self.names])
+        self.harness.create(self.manifests(), plural=self.fleet.plural)
         created = time.time() - started
-        ready = lambda: self.watch.count(self.names, lambda s: s.ready)  # noqa: E731
-        try:
-            wait_until(lambda: ready() >= args.vms, args.timeout, "all VirtualMachines Ready", 0.2,
-                       lambda: f"{ready()}/{args.vms} Ready")
-            done = True
-        except TimeoutError as exc:
-            say(f"  {exc}")
-            done = False
-        firsts = sorted(s.first_ready - started for n in self.names
-                        if (s := self.watch.state(n)).first_ready is not None)
+        done, firsts = self.wait_for_fleet(started, f"all {self.fleet.kind}s Ready", "Ready", lambda s: s.ready,
+                                           lambda s: s.first_ready)
         seconds = firsts[-1] if done and firsts else None
-        result = self.finish("converge", started, cpu, args.vms)
-        fl = floor(args.vms, args.latency_scale)
+        result = self.finish("converge", started, cpu, self.count)
+        fl = self.fleet.floor(self.count, args.latency_scale)
         resources = self.emulator.resources()
         result.update({
             "all_ready": done, "seconds_to_all_ready": round(seconds, 1) if seconds else None,
@@ -976,7 +1073,7 @@ class Run:
         if traced is not None:
             snapshot, traced_memory = operator.dump_tracemalloc()
             result["tracemalloc"] = {"note": "tracemalloc on: this run's timings are not comparable",
-                                     "traced_peak_mib": mib(traced_memory["peak"]), **analyze(snapshot, args.vms)}
+                                     "traced_peak_mib": mib(traced_memory["peak"]), **analyze(snapshot, self.count)}
         self.result["converge"] = result
         say(f"  all Ready: {seconds and round(seconds, 1)} s (floor {fl['floor_s']:.1f} s), "
             f"429s {result['arm']['http_429']}, ARM calls {result['arm']['arm_calls']}")
@@ -990,11 +1087,12 @@ class Run:
             time.sleep(args.settle)
         started, cpu = self.begin("steady")
         time.sleep(args.steady)
-        result = self.finish("steady", started, cpu, args.vms, per_hour=True)
-        result["vms_ready_at_end"] = self.watch.count(self.names, lambda s: s.ready)
+        result = self.finish("steady", started, cpu, self.count, per_hour=True)
+        unit = self.fleet.unit
+        result[f"{unit}s_ready_at_end"] = self.watch.count(self.names, lambda s: s.ready)
         self.result["steady"] = result
-        say(f"  steady: {result['arm']['per_vm_per_hour']['reads']} reads and "
-            f"{result['arm']['per_vm_per_hour']['writes']} writes per VM per hour")
+        say(f"  steady: {result['arm'][f'per_{unit}_per_hour']['reads']} reads and "
+            f"{result['arm'][f'per_{unit}_per_hour']['writes']} writes per {self.fleet.noun} per hour")
 
     def drift(self) -> None:
         args = self.args
@@ -1074,41 +1172,32 @@ class Run:
         started, cpu = self.begin("restart")
         operator = self.start_operator()
         try:
-            wait_until(lambda: operator.reconciles() >= args.vms, args.timeout, "every VM reconciled after a restart")
+            wait_until(lambda: operator.reconciles(kind=self.fleet.kind) >= self.count, args.timeout,
+                       f"every {self.fleet.noun} reconciled after a restart")
             seconds: float | None = time.time() - started
         except TimeoutError as exc:
             say(f"  {exc}")
             seconds = None
-        result = self.finish("restart", started, cpu, args.vms)
+        result = self.finish("restart", started, cpu, self.count)
         result["seconds_to_all_reconciled"] = round(seconds, 1) if seconds else None
         self.result["restart"] = result
         say(f"  restart: {result['arm']['arm_calls']} ARM calls, {result['arm']['http_429']} 429s")
 
     def delete(self) -> None:
-        args = self.args
         if self.operator is None:
             self.start_operator()
         started, cpu = self.begin("delete")
-        self.harness.delete(self.names)
-        gone = lambda: self.watch.count(self.names, lambda s: s.deleted_at is not None)  # noqa: E731
-        try:
-            wait_until(lambda: gone() >= args.vms, args.timeout, "every VirtualMachine deleted", 0.2,
-                       lambda: f"{gone()}/{args.vms} gone")
-            done = True
-        except TimeoutError as exc:
-            say(f"  {exc}")
-            done = False
-        times = sorted(s.deleted_at - started for n in self.names
-                       if (s := self.watch.state(n)).deleted_at is not None)
-        result = self.finish("delete", started, cpu, args.vms)
+        self.harness.delete(self.names, plural=self.fleet.plural)
+        done, times = self.wait_for_fleet(started, f"every {self.fleet.kind} deleted", "gone",
+                                          lambda s: s.deleted_at is not None, lambda s: s.deleted_at)
+        result = self.finish("delete", started, cpu, self.count)
         left = [r for r in self.emulator.resources() if f"/resourcegroups/{RESOURCE_GROUP}/" in r["id"].lower()]
         kinds = count_types(left)
         result.update({
             "all_deleted": done, "seconds_to_all_deleted": round(times[-1], 1) if done and times else None,
             "deleted_timeline": [(round(t, 2), i + 1) for i, t in enumerate(times)],
             "left_in_azure": kinds,
-            "vms_nics_disks_left": sum(v for k, v in kinds.items() if k.lower() in (
-                "virtualmachines", "networkinterfaces", "disks", "publicipaddresses", "networksecuritygroups")),
+            self.fleet.left_key: sum(v for k, v in kinds.items() if k.lower() in self.fleet.left_types),
         })
         self.result["delete"] = result
         say(f"  deleted in {result['seconds_to_all_deleted']} s, 429s {result['arm']['http_429']}, left {kinds}")
@@ -1204,8 +1293,8 @@ class Run:
             writes = r["steady"]["arm"]["writes"] + r["steady"]["arm"]["deletes"]
             t["0 writes in steady state"] = {"measured": writes, "met": writes == 0}
         if "steady" in r and "baseline" in r:
-            ours = r["steady"]["arm"]["per_vm_per_hour"]["arm_calls"]
-            theirs = r["baseline"]["arm"]["per_vm_per_hour"]["arm_calls"]
+            ours = r["steady"]["arm"][f"per_{self.fleet.unit}_per_hour"]["arm_calls"]
+            theirs = r["baseline"]["arm"][f"per_{self.fleet.unit}_per_hour"]["arm_calls"]
             ratio = round(theirs / ours, 1) if ours else None
             t[">= 50x fewer ARM calls than the baseline"] = {"measured": ratio, "met": bool(ratio and ratio >= 50)}
         if r.get("drift", {}).get("max_s") is not None:
@@ -1215,8 +1304,8 @@ class Run:
             if 5000 in at:
                 t["RSS <= 300 MiB at 5,000 CRs"] = {"measured": at[5000], "met": at[5000] <= 300}
         if "delete" in r:
-            t["nothing left after delete"] = {"measured": r["delete"]["vms_nics_disks_left"],
-                                              "met": r["delete"]["vms_nics_disks_left"] == 0}
+            left = r["delete"][self.fleet.left_key]
+            t["nothing left after delete"] = {"measured": left, "met": left == 0}
         return t
 
     def write(self) -> None:
@@ -1322,9 +1411,13 @@ def plot(result: dict[str, Any], out: Path, label: str) -> list[Path]:
     data = result.get("series") or {}
     phases = result.get("phases") or []
     has_fleet = bool(result.get("converge"))
+    fleet = FLEETS[result.get("kind", VM_KIND)]
+    kinds = f"{fleet.kind}s"
     if has_fleet:
         fig, axes = plt.subplots(4, 1, figsize=(10, 15))
-        fig.suptitle(f"{cfg['vms']} VirtualMachines, latency x{cfg['latency_scale']:g}, Azure's limits "
+        what = f"{cfg['vms']} {kinds}" if fleet is VM_FLEET else \
+            f"{cfg['scale_sets']} {kinds} of {cfg['instances']} instances"
+        fig.suptitle(f"{what}, latency x{cfg['latency_scale']:g}, Azure's limits "
                      f"x{cfg['throttle_scale']:g}, resync {cfg['resync_interval']:g} s, client throttle "
                      f"{'on' if cfg['client_throttle'] else 'off'}, observe interval {cfg['observe_interval']}",
                      fontsize=10)
@@ -1334,14 +1427,14 @@ def plot(result: dict[str, Any], out: Path, label: str) -> list[Path]:
         ready = converge.get("ready_timeline") or []
         if ready:
             ax.step([0] + [t for t, _ in ready], [0] + [n for _, n in ready], where="post",
-                    label=f"VirtualMachines Ready (all at {converge.get('seconds_to_all_ready')} s)")
+                    label=f"{kinds} Ready (all at {converge.get('seconds_to_all_ready')} s)")
         fl = (converge.get("floor") or {}).get("floor_s")
         if fl:
             ax.axvline(fl, color="green", linestyle="--", label=f"floor {fl:.1f} s")
             ax.axvline(1.2 * fl, color="orange", linestyle=":", label=f"1.2 x floor {1.2 * fl:.1f} s")
-        ax.set_xlabel("seconds since the VirtualMachines were created")
+        ax.set_xlabel(f"seconds since the {kinds} were created")
         ax.set_ylabel("Ready")
-        ax.set_title("Convergence: VirtualMachines Ready over time", fontsize=10)
+        ax.set_title(f"Convergence: {kinds} Ready over time", fontsize=10)
         ax.legend(loc="lower right", fontsize=8)
         ax.grid(alpha=0.3)
 
@@ -1383,23 +1476,24 @@ def plot(result: dict[str, Any], out: Path, label: str) -> list[Path]:
 
         ax = axes[3]
         steady, base = result.get("steady"), result.get("baseline")
+        per_hour = f"per_{fleet.unit}_per_hour"
         if steady:
             keys = ["reads", "writes", "arm_calls"]
-            ours = [steady["arm"]["per_vm_per_hour"].get(k, 0) for k in keys]
+            ours = [steady["arm"][per_hour].get(k, 0) for k in keys]
             x = range(len(keys))
             ax.bar([i - 0.2 for i in x], ours, width=0.4, label="operator", color="tab:blue")
             for i, a in enumerate(ours):
                 ax.text(i - 0.2, a, f"{a:.0f}", ha="center", va="bottom", fontsize=8)
             if base:
-                theirs = [base["arm"]["per_vm_per_hour"].get(k, 0) for k in keys]
+                theirs = [base["arm"][per_hour].get(k, 0) for k in keys]
                 ax.bar([i + 0.2 for i in x], theirs, width=0.4, label="baseline", color="tab:red")
                 for i, (a, b) in enumerate(zip(ours, theirs)):
                     ax.text(i + 0.2, b, f"{b:.0f}" + (f" ({b / a:.1f}x)" if a else ""), ha="center", va="bottom",
                             fontsize=8)
             ax.set_xticks(list(x), ["reads", "writes", "all ARM calls"])
             ax.set_yscale("symlog", linthresh=1)
-            ax.set_ylabel("per VM per hour")
-            ax.set_title("Steady state: ARM calls per VM per hour", fontsize=10)
+            ax.set_ylabel(f"per {fleet.noun} per hour")
+            ax.set_title(f"Steady state: ARM calls per {fleet.noun} per hour", fontsize=10)
             ax.legend(loc="upper left", fontsize=8)
             ax.grid(alpha=0.3, axis="y")
         else:
@@ -1433,9 +1527,22 @@ def plot(result: dict[str, Any], out: Path, label: str) -> list[Path]:
     return written
 
 
+#: The phases a ScaleSet fleet leaves out, and why (steady state and restart are measured as for VMs).
+SCALESET_SKIPPED = {
+    "drift": "resizes VirtualMachines behind the operator's back",
+    "baseline": "the ASO-style loop keeps VMs, NICs and the VNet",
+    "memory": "Paused VirtualMachines",
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vms", type=int, default=100)
+    parser.add_argument("--vms", type=int, default=100, help="VirtualMachines in the fleet (ignored with --scale-sets)")
+    parser.add_argument("--scale-sets", type=int, default=0, metavar="M",
+                        help="a fleet of M ScaleSets instead of VirtualMachines (--vms is then ignored); the "
+                             "drift, baseline and memory phases are skipped")
+    parser.add_argument("--instances", type=int, default=3, metavar="K",
+                        help="spec.replicas of each ScaleSet (with --scale-sets)")
     parser.add_argument("--latency-scale", type=float, default=0.05, help="emulated LRO latencies (1 = Azure's)")
     parser.add_argument("--throttle-scale", type=float, default=1.0, help="the emulator's limits (1 = Azure's)")
     parser.add_argument("--resync-interval", type=float, default=60.0, help="the operator's --resync-interval")
@@ -1473,20 +1580,29 @@ def main() -> int:
         return 0
     if args.baseline is None:
         args.baseline = args.steady
+    if args.scale_sets < 0 or args.instances < 0:
+        parser.error("--scale-sets and --instances cannot be negative")
 
     run = Run(args)
     failed = False
     try:
-        if args.vms > 0:
+        vms = run.fleet is VM_FLEET
+        if not vms:
+            run.result["skipped_phases"] = SCALESET_SKIPPED
+            say(f"ScaleSet fleet: {args.scale_sets} x {args.instances} instances (--vms ignored); skipped: "
+                + "; ".join(f"{phase} ({why})" for phase, why in SCALESET_SKIPPED.items()))
+        if run.count > 0:
             run.converge()
             if args.steady > 0:
                 run.steady()
-            run.drift()
-            run.baseline()
+            if vms:
+                run.drift()
+                run.baseline()
             if not args.no_restart:
                 run.restart()
             run.delete()
-        run.memory()
+        if vms:
+            run.memory()
     except Exception as exc:  # noqa: BLE001 - write what was measured, then fail
         failed = True
         say(f"FAILED: {type(exc).__name__}: {exc}")
