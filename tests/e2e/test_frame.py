@@ -16,6 +16,7 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from e2e_helpers import CRDS, Cluster, vm_manifest
 
+from azure_vm_operator.api import conditions as cond
 from azure_vm_operator.api.constants import OWNER_TAG, RECONCILE_REQUESTED_ANNOTATION, VM_PLURAL
 from azure_vm_operator.api.fields import Policies, subscription_of
 from azure_vm_operator.azure import infrastructure as infra
@@ -74,7 +75,7 @@ class PublicIpKind:
     def status(self, ctx: Context[IpSpec], observed: Any) -> StatusView:
         state = infra.provisioning_state(observed)
         return StatusView({"azureResourceId": observed.get("id"), "provisioningState": state,
-                           "publicIP": infra.public_ip_address(observed)},
+                           "publicIP": infra.public_ip_address(observed), "lastObservedTime": cond.now_rfc3339()},
                           state == "Succeeded", f"public IP {ctx.spec.azure_name}: {state}", "Running")
 
     def observe_only(self, ctx: Context[IpSpec], observed: Any) -> tuple[StatusView, list[str]]:
@@ -278,4 +279,30 @@ async def test_a_permanently_failed_operation_is_tried_again_when_the_spec_chang
     frame.cluster.patch_spec("respecced", {"tags": {"attempt": "2"}})  # any spec change: a new generation
     assert await frame.until_done(frame.reconciler.reconcile, "respecced") is True
     assert ip_puts(env, "respecced") == 2
+    await frame.close()
+
+
+async def test_a_pass_that_only_observed_again_writes_no_status_until_the_observation_time_is_old(env):
+    """A converged resource looked at again: nothing changed but the time, so nothing is written (a write per
+    resource per resync would load the API server and every watcher). A requested reconcile is recorded, with the
+    time it was done; an old observation time is refreshed."""
+    frame = Frame(env)
+    frame.cluster.apply(manifest("quiet"))
+    assert await frame.until_done(frame.reconciler.reconcile, "quiet") is True
+    first = frame.cluster.get("quiet")
+    await asyncio.sleep(1.1)  # the next pass's lastObservedTime is a later second
+    assert await frame.reconciler.reconcile(frame.ref("quiet")) is True
+    assert frame.cluster.get("quiet")["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+
+    frame.cluster.annotate("quiet", {RECONCILE_REQUESTED_ANNOTATION: "now-please"})
+    assert await frame.reconciler.reconcile(frame.ref("quiet")) is True
+    status = frame.cluster.get("quiet")["status"]
+    assert status["lastReconcileRequest"] == "now-please"
+    assert status["lastObservedTime"] > first["status"]["lastObservedTime"]
+
+    frame.reconciler.reporter.observed_time_refresh = 0.0  # as if ten minutes had passed
+    await asyncio.sleep(1.1)
+    seen = frame.cluster.get("quiet")["status"]["lastObservedTime"]
+    assert await frame.reconciler.reconcile(frame.ref("quiet")) is True
+    assert frame.cluster.get("quiet")["status"]["lastObservedTime"] > seen
     await frame.close()

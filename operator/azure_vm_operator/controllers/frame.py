@@ -641,6 +641,9 @@ class Reconciler(Generic[S, O]):
         ready = view.ready
         drift_fields, drifted = self._drift(ctx, observing)
         fields = {**ctx.fields, **view.fields, **drift_fields}
+        requested = ctx.ref.annotations.get(RECONCILE_REQUESTED_ANNOTATION)
+        if requested is not None:  # done: with it, this pass's lastObservedTime is written
+            fields["lastReconcileRequest"] = requested
         if observing:
             fields["printableStatus"] = "Observing"
             await self._report(ctx.ref, [

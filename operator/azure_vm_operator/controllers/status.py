@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, cast
@@ -52,11 +53,18 @@ class ResourceRef:
         return self.body["metadata"].get("annotations") or {}
 
 
+#: status.lastObservedTime alone (nothing else in the status changed) is written when the previous one is older
+#: than this: a write per resource per pass loads the API server and every watcher (Argo CD, Flux) for a date.
+LAST_OBSERVED = "lastObservedTime"
+OBSERVED_TIME_REFRESH = 600.0
+
+
 @dataclass
 class StatusReporter:
     """Computes the new conditions, patches status through /status, and emits an Event for each change."""
 
     kube: KubeClient
+    observed_time_refresh: float = OBSERVED_TIME_REFRESH
     #: what this process last wrote to each resource's status: newer than (or the same as) the body Kopf hands
     #: a handler, which may predate our own last write
     _written: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
@@ -89,7 +97,10 @@ class StatusReporter:
         if observed:
             status["observedGeneration"] = ref.generation
         current = self.current_status(ref)
-        if all(key not in current if value is None else current.get(key) == value for key, value in status.items()):
+        changes = [key for key, value in status.items()
+                   if not (key not in current if value is None else current.get(key) == value)]
+        if not changes or (changes == [LAST_OBSERVED] and self._recent(current.get(LAST_OBSERVED),
+                                                                       status[LAST_OBSERVED])):
             return after  # nothing changes: no write (and no watch event back to every watcher)
         await self.kube.patch_status(ref.plural, ref.namespace, ref.name, status)
         self._written[ref.key] = {**self._written.get(ref.key, {}), **status}
@@ -99,6 +110,15 @@ class StatusReporter:
                 continue  # "no drift" on the first observation is not news
             self._emit_event(ref, changed)
         return after
+
+    def _recent(self, before: Any, now: Any) -> bool:
+        """The previous lastObservedTime is younger than ``observed_time_refresh`` (RFC 3339 strings)."""
+        try:
+            age = (datetime.datetime.fromisoformat(str(now).replace("Z", "+00:00"))
+                   - datetime.datetime.fromisoformat(str(before).replace("Z", "+00:00"))).total_seconds()
+        except ValueError:
+            return False
+        return 0 <= age < self.observed_time_refresh
 
     def _emit_event(self, ref: ResourceRef, condition: Mapping[str, Any]) -> None:
         # A Warning for what needs attention (Stalled=True, Ready=False with an error); Normal otherwise.
