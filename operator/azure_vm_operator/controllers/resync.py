@@ -118,10 +118,13 @@ class ResyncScheduler:
 
     def follow(self, uid: str, delay: float) -> bool:
         """A handler's pass left an Azure operation running: the resource's next pass comes in ``delay`` seconds
-        (sooner if it was due sooner). False when the scheduler cannot take it (unknown, or a pass running)."""
+        (sooner if it was due sooner). False when the scheduler does not know the resource. A pass of its own
+        that is running waits for the handler's lock, so it follows the operation itself."""
         entry = self._entries.get(uid)
-        if entry is None or entry.running:
+        if entry is None:
             return False
+        if entry.running:
+            return True
         if entry.due - asyncio.get_running_loop().time() > delay:
             self._schedule(uid, entry, delay)
         return True
