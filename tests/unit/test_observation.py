@@ -146,6 +146,50 @@ async def test_a_failed_listing_is_not_cached_and_reads_fall_back_to_gets():
     assert azure.lists == 2 and azure.gets == ["a"]
 
 
+class PagedAzure(Azure):
+    """Listed in pages of two, like the SDK's pager (``by_page``); ``skipped`` names are lost between pages, as
+    an offset-paged listing loses entries when others are deleted meanwhile."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(names)
+        self.skipped: set[str] = set()
+
+    def lister(self):
+        azure = self
+
+        class Paged:
+            def by_page(self):
+                async def pages():
+                    azure.lists += 1
+                    names = [n for n in azure.items if n not in azure.skipped]
+                    for start in range(0, len(names), 2):
+                        async def page(chunk=names[start:start + 2]):
+                            for name in chunk:
+                                yield copy.deepcopy(azure.items[name])
+                        yield page()
+                return pages()
+
+        return Paged()
+
+
+async def test_a_miss_in_a_listing_of_several_pages_is_confirmed_by_a_get():
+    clock, azure = Clock(), PagedAzure(["a", "b", "c", "d"])
+    cache = ObservationCache(30.0, clock)
+    azure.skipped = {"c"}  # exists, but the pages shifted under the listing
+    assert (await read(cache, azure, "c", owner="vm/ns/c"))["name"] == "c"
+    assert azure.gets == ["c"]
+    # a creation over several passes: its own GET found "e" absent, so a later fresh listing's miss is believed
+    assert await read(cache, azure, "e", owner="vm/ns/e") is None
+    clock.now += 5
+    cache.touch("vm/ns/e")
+    clock.now += 1
+    assert await read(cache, azure, "e", owner="vm/ns/e") is None
+    assert azure.gets == ["c", "e"]
+    clock.now += 31  # ... but not once the confirmation is an interval old
+    assert await read(cache, azure, "e", owner="vm/ns/e") is None
+    assert azure.gets == ["c", "e", "e"]
+
+
 async def test_a_throttled_listing_fails_its_readers_instead_of_sending_a_get_each():
     azure = Azure(["a", "b"])
     azure.fail, azure.fail_status = True, 429

@@ -208,6 +208,8 @@ class Context(Generic[S]):
         trustworthy (see ``observation``), else by ``getter`` (a direct GET; 404 is None)."""
         key = (id(self.az), resource_group.lower(), resource_type)
         direct: Getter = lambda: self.get(getter())  # noqa: E731 - built only when needed
+        if self.ref.body["metadata"].get("deletionTimestamp"):
+            confirm_missing = True  # deleting: a miss may release the finalizer, so it is confirmed
         return await self.reconciler.cache.read(self.ref.key, key, name, lister, direct, confirm_missing, follow)
 
     async def read_named(self, operations_group: Any, resource_type: str, resource_group: str,

@@ -276,9 +276,14 @@ async def observe(memo: kopf.Memo, plural: str, body: Mapping[str, Any]) -> floa
     delay = resync_delay(frame.config, body["metadata"].get("annotations"))
     if body["metadata"].get("deletionTimestamp"):
         return delay  # the delete handler has it
-    async with _lock(memo, body["metadata"]["uid"]):
+    uid = body["metadata"]["uid"]
+    async with _lock(memo, uid):
+        scheduler: ResyncScheduler | None = memo.get("resync")
+        latest = scheduler.body(uid) if scheduler is not None else body
+        if latest is None or latest["metadata"].get("deletionTimestamp"):
+            return delay  # deleted while this pass waited for the lock: never reconcile (create) it again
         try:
-            await frame.reconcile(ResourceRef(plural, dict(body)))
+            await frame.reconcile(ResourceRef(plural, dict(latest)))
         except (TransientError, InProgress) as exc:
             logger.info("%s; looking again soon", exc, extra=_identity(plural, body))
             recheck = frame.recheck_delay(exc.delay if isinstance(exc, InProgress) else None)

@@ -6,8 +6,11 @@ What a listing may answer, and what it may not:
   custom resource that owns it since the listing was taken (``touch``), or the entry is in transition (Creating,
   Updating, Deleting): then it is read from a *fresh* listing, one taken after that moment;
 - a resource the listing lacks is confirmed by a fresh listing, one taken after the question was asked, before
-  anyone acts on its absence (an older listing is never the reason something is created); a reader that would
-  only delete what exists (a public IP the spec no longer wants) trusts any listing's miss;
+  anyone acts on its absence (an older listing is never the reason something is created). A listing of several
+  pages is no snapshot (what is deleted meanwhile shifts the pages: a 1,000-VM fleet being deleted made some of
+  its VMs and NICs look absent), so its miss is confirmed by a GET, unless the same reader's GET found the
+  resource absent within the interval (a creation that goes on over several passes); a reader that would only
+  delete what exists (a public IP the spec no longer wants) trusts any listing's miss;
 - fresh listings are shared: everyone who asks for one while it is not started yet waits for the same LIST, and
   one key is listed fresh at most every ``fresh_spacing`` seconds. A hundred VMs being created in one resource
   group thus read their VMs and NICs with a few LISTs a second instead of a GET each per pass, and stay within
@@ -37,7 +40,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterable, Awaitable, Callable, Hashable, Mapping
+from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable, Mapping
 
 from azure.core.exceptions import AzureError
 
@@ -92,6 +95,16 @@ def _refused_for_now(exc: AzureError) -> bool:
     return isinstance(status, int) and (status == 429 or status >= 500)
 
 
+async def _pages(listed: AsyncIterable[Any]) -> AsyncIterator[AsyncIterable[Any]]:
+    """The pages of a listing: the SDK pager's (``by_page``), or the whole iterable as one page."""
+    by_page = getattr(listed, "by_page", None)
+    if by_page is None:
+        yield listed
+        return
+    async for page in by_page():
+        yield page
+
+
 def _retrieved(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
@@ -102,6 +115,7 @@ class _Listing:
     taken: float
     items: dict[str, dict[str, Any]]
     prints: dict[str, bytes] | None = None  #: fingerprints, when changes are looked for
+    pages: int = 1  #: more than one: not a snapshot, a miss may be an entry the paging skipped
 
 
 @dataclass
@@ -116,6 +130,7 @@ class ObservationCache:
     _listings: dict[Hashable, _Listing] = field(default_factory=dict)
     _inflight: dict[Hashable, asyncio.Future[_Listing | None]] = field(default_factory=dict)
     _started: dict[Hashable, float] = field(default_factory=dict)  #: when the key's last LIST started
+    _absent: dict[tuple[Hashable, Hashable, str], float] = field(default_factory=dict)  #: GETs that found nothing
     _next: dict[Hashable, asyncio.Task[_Listing | None]] = field(default_factory=dict)  #: fresh LISTs not started
     _touched: dict[Hashable, float] = field(default_factory=dict)
     lists: int = 0  #: LIST calls made (for tests and benchmarks)
@@ -264,8 +279,22 @@ class ObservationCache:
             if listing is None:
                 return await getter()
             item = listing.items.get(name.lower())
+        if item is None and listing.pages > 1:
+            confirmed = self._absent.get((owner, key, name.lower()))
+            if confirmed is None or self.clock() - confirmed > self.interval:
+                found = await getter()
+                if found is None:
+                    self._note_absent(owner, key, name.lower())
+                return found
         self.hits += 1
         return item
+
+    def _note_absent(self, owner: Hashable, key: Hashable, name: str) -> None:
+        now = self.clock()
+        if len(self._absent) > 4096:  # old confirmations are worthless: keep the map small
+            for stale in [k for k, t in self._absent.items() if now - t > self.interval]:
+                del self._absent[stale]
+        self._absent[(owner, key, name)] = now
 
     async def _fresh(self, key: Hashable, lister: Lister, since: float) -> _Listing | None:
         """A listing of ``key`` taken at or after ``since``: the current one, the one being taken if it started
@@ -321,10 +350,13 @@ class ObservationCache:
             self._started[key] = taken
             items: dict[str, dict[str, Any]] = {}
             self.lists += 1
-            async for item in lister():
-                body = item.as_dict() if hasattr(item, "as_dict") else dict(item)
-                items[str(body.get("name", "")).lower()] = body
-            listing = _Listing(taken, items)
+            pages = 0
+            async for page in _pages(lister()):
+                pages += 1
+                async for item in page:
+                    body = item.as_dict() if hasattr(item, "as_dict") else dict(item)
+                    items[str(body.get("name", "")).lower()] = body
+            listing = _Listing(taken, items, pages=max(pages, 1))
             if self.on_change is not None:
                 listing.prints = {name: fingerprint(body) for name, body in items.items()}
             previous = self._listings.get(key)
