@@ -202,9 +202,8 @@ def replicas(obj: Mapping[str, Any]) -> str:
 def age(timestamp: Any, now: datetime.datetime | None = None) -> str:
     if not timestamp:
         return "-"
-    try:
-        then = datetime.datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
-    except ValueError:
+    then = cond.parse_rfc3339(timestamp)
+    if then is None:
         return "-"
     seconds = int(((now or datetime.datetime.now(datetime.timezone.utc)) - then).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

@@ -26,6 +26,18 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_rfc3339(value: Any) -> datetime.datetime | None:
+    """A Kubernetes or ARM timestamp (``2026-12-03T10:00:00Z`` or with an offset; without one it is UTC); None
+    when absent or not a timestamp."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
 def merge_conditions(
     current: Iterable[Mapping[str, Any]] | None,
     updates: Iterable[Condition],

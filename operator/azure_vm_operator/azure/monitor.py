@@ -7,6 +7,8 @@ import datetime
 from typing import Any, Mapping
 from urllib.parse import quote, urlencode
 
+from ..api.conditions import parse_rfc3339
+
 API_VERSION = "2024-02-01"
 AGGREGATIONS = ("Average", "Minimum", "Maximum", "Total", "Count")
 
@@ -47,14 +49,7 @@ def latest_value(body: Mapping[str, Any], aggregation: str = "Average") -> float
 
 
 def _timestamp(point: Mapping[str, Any]) -> datetime.datetime | None:
-    text = point.get("timeStamp")
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+    return parse_rfc3339(point.get("timeStamp"))
 
 
 def window_value(body: Mapping[str, Any], aggregation: str, since: datetime.datetime) -> float | None:

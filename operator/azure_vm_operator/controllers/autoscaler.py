@@ -75,16 +75,6 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def _parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def _number(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 6)
 
@@ -106,7 +96,7 @@ def history_from_status(status: Mapping[str, Any], current: int | None) -> Histo
     decisions: list[Decision] = []
     events: list[ScaleEvent] = []
     for item in reversed(list(status.get("recentDecisions") or [])):  # stored newest first
-        moment = _parse_time(item.get("time"))
+        moment = cond.parse_rfc3339(item.get("time"))
         if moment is None:
             continue
         try:
@@ -120,7 +110,7 @@ def history_from_status(status: Mapping[str, Any], current: int | None) -> Histo
                                   recommendation=item.get("recommendation", to)))
         if item.get("applied") and item.get("from") is not None and to is not None and item["from"] != to:
             events.append(ScaleEvent(moment, int(item["from"]), int(to)))
-    last = _parse_time(status.get("lastScaleTime"))
+    last = cond.parse_rfc3339(status.get("lastScaleTime"))
     if last is not None and not any(e.time == last for e in events) and current is not None:
         events.append(ScaleEvent(last, current, current))  # counts for cooldowns, not for rate limits
     events.sort(key=lambda e: e.time)
@@ -210,7 +200,7 @@ class Autoscaler:
         state = self._states.get(str(ref.body["metadata"].get("uid")))
         if state is None:
             state = _State(history_from_status(status, current), recent=list(status.get("recentDecisions") or []),
-                           last_scale_time=_parse_time(status.get("lastScaleTime")), written=current)
+                           last_scale_time=cond.parse_rfc3339(status.get("lastScaleTime")), written=current)
             self._states[str(ref.body["metadata"].get("uid"))] = state
         now = self.clock()
         profile = active_profile(spec, now)

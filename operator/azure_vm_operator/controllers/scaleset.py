@@ -55,13 +55,6 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _parse_time(value: Any) -> datetime.datetime | None:
-    try:
-        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
-
-
 def replicas_owner(body: Mapping[str, Any]) -> str | None:
     """Who owns spec.replicas, as the API server's managedFields record it: the field managers (kubectl, a GitOps
     tool, an HPA through /scale ...), comma-separated when they share it. None when nobody is recorded:
@@ -365,7 +358,7 @@ class ScaleSetKind:
             state["finishedTime"] = cond.now_rfc3339()
         pending = [i for i in live if i.instance_id in batch_ids and not i.ready]
         if pending and state.get("state") == "RollingOut":
-            finished = _parse_time(state.get("finishedTime"))
+            finished = cond.parse_rfc3339(state.get("finishedTime"))
             grace = spec.rollout.batch_health_timeout
             if finished and (_now() - finished).total_seconds() > grace:
                 message = (f"batch {state.get('batch')}: instances {', '.join(i.instance_id for i in pending)} "
@@ -377,7 +370,7 @@ class ScaleSetKind:
             raise InProgress(f"rollout batch {state.get('batch')}: waiting for instances "
                              f"{', '.join(i.instance_id for i in pending)} to be healthy",
                              ctx.reconciler.recheck_delay(None), "RollingOut")
-        finished = _parse_time(state.get("finishedTime"))
+        finished = cond.parse_rfc3339(state.get("finishedTime"))
         if finished and spec.rollout.pause_between_batches:
             wait = spec.rollout.pause_between_batches - (_now() - finished).total_seconds()
             if wait > 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping, cast
@@ -113,12 +112,10 @@ class StatusReporter:
 
     def _recent(self, before: Any, now: Any) -> bool:
         """The previous lastObservedTime is younger than ``observed_time_refresh`` (RFC 3339 strings)."""
-        try:
-            age = (datetime.datetime.fromisoformat(str(now).replace("Z", "+00:00"))
-                   - datetime.datetime.fromisoformat(str(before).replace("Z", "+00:00"))).total_seconds()
-        except ValueError:
+        then, current = cond.parse_rfc3339(before), cond.parse_rfc3339(now)
+        if then is None or current is None:
             return False
-        return 0 <= age < self.observed_time_refresh
+        return 0 <= (current - then).total_seconds() < self.observed_time_refresh
 
     def _emit_event(self, ref: ResourceRef, condition: Mapping[str, Any]) -> None:
         # A Warning for what needs attention (Stalled=True, Ready=False with an error); Normal otherwise.
