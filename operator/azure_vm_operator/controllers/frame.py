@@ -331,6 +331,12 @@ class Context(Generic[S]):
         return subnet
 
 
+def _held(failed: Mapping[str, Any]) -> Stalled:
+    """Stalled by an operation that ended with a permanent error (status.failedOperation: action, code, message)."""
+    return Stalled(str(failed.get("code") or "OperationFailed"),
+                   f"{failed.get('action')} failed: {failed.get('message')}; {HOLD_HINT}", {FAILED_OPERATION: failed})
+
+
 # ---- the reconciler ------------------------------------------------------------------------------------------
 
 
@@ -609,8 +615,7 @@ class Reconciler(Generic[S, O]):
             failed = {"action": pending.action, "code": status.failure.code, "message": status.failure.message,
                       "generation": ctx.ref.generation,
                       "reconcileRequestedAt": ctx.ref.annotations.get(RECONCILE_REQUESTED_ANNOTATION)}
-            raise Stalled(status.failure.code, f"{pending.action} failed: {status.failure.message}; {HOLD_HINT}",
-                          {FAILED_OPERATION: failed})
+            raise _held(failed)
         ctx.completed = pending
         for reason, message in pending.events:
             ctx.event("Normal", reason, message)
@@ -625,8 +630,7 @@ class Reconciler(Generic[S, O]):
             return None
         if failed.get("reconcileRequestedAt") != ref.annotations.get(RECONCILE_REQUESTED_ANNOTATION):
             return None
-        return Stalled(str(failed.get("code") or "OperationFailed"),
-                       f"{failed.get('action')} failed: {failed.get('message')}; {HOLD_HINT}", {FAILED_OPERATION: failed})
+        return _held(failed)
 
     # ---- status ----------------------------------------------------------------------------------------------
 
