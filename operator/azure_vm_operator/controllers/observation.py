@@ -297,7 +297,7 @@ class ObservationCache:
         self._absent[(owner, key, name)] = now
 
     async def _fresh(self, key: Hashable, lister: Lister, since: float) -> _Listing | None:
-        """A listing of ``key`` taken at or after ``since``: the current one, the one being taken if it started
+        """A listing of ``key`` taken after ``since``: the current one, the one being taken if it started
         after ``since``, else the next one, shared with everyone who asks before it starts; at most one every
         ``fresh_spacing`` seconds."""
         current = self._listings.get(key)
